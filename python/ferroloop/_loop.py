@@ -1,0 +1,55 @@
+"""``ferroloop.Loop``: the Rust ``LoopBase`` plus the Python mixins, as an
+``asyncio.AbstractEventLoop``.
+
+Methods not provided by either (networking, subprocesses, for now) fall
+through to ``AbstractEventLoop``, which raises ``NotImplementedError``.
+"""
+
+import asyncio
+import os
+import sys
+import time
+
+from ._errors import ExceptionHandlingMixin
+from ._executors import ExecutorsMixin
+from ._ferroloop import LoopBase
+from ._running import RunningMixin, init_running_state
+from ._signals import SignalsMixin
+from ._tasks import TasksMixin
+
+
+def _debug_from_environment():
+    """Debug mode as asyncio decides it: -X dev or PYTHONASYNCIODEBUG."""
+    if sys.flags.dev_mode:
+        return True
+    return not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG"))
+
+
+class Loop(
+    RunningMixin,
+    ExceptionHandlingMixin,
+    TasksMixin,
+    ExecutorsMixin,
+    SignalsMixin,
+    LoopBase,
+    asyncio.AbstractEventLoop,
+):
+    """An asyncio event loop whose core is written in Rust."""
+
+    def __init__(self):
+        init_running_state(self)
+        self._exception_handler = None
+        self._task_factory = None
+        self._default_executor = None
+        self._executor_shutdown_called = False
+        self._signal_handlers = {}
+        self._signal_sockets = None
+        self._clock_resolution = time.get_clock_info("monotonic").resolution
+        self.set_debug(_debug_from_environment())
+
+    # asyncio's selector loops expose these private spellings; some
+    # libraries call them directly.
+    _add_reader = LoopBase.add_reader
+    _add_writer = LoopBase.add_writer
+    _remove_reader = LoopBase.remove_reader
+    _remove_writer = LoopBase.remove_writer

@@ -1,0 +1,206 @@
+//! `add_reader`, `remove_reader`, `add_writer`, `remove_writer`.
+//!
+//! Level-triggered, as asyncio's: a reader runs on every iteration while its
+//! fd stays readable. The fd's blocking mode is never touched.
+
+use super::handle::Handle;
+use super::{FdWatch, LoopBase};
+use crate::errors::os_error;
+use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyInt, PyTuple};
+
+/// Which callback slot of an fd.
+#[derive(Clone, Copy)]
+enum Slot {
+    Reader,
+    Writer,
+}
+
+impl FdWatch {
+    fn slot(&mut self, slot: Slot) -> &mut Option<Py<Handle>> {
+        match slot {
+            Slot::Reader => &mut self.reader,
+            Slot::Writer => &mut self.writer,
+        }
+    }
+}
+
+/// An int fd, or the result of `fileobj.fileno()`, validated as CPython's
+/// selectors do (same ValueError messages).
+pub(crate) fn fileobj_to_fd(fileobj: &Bound<'_, PyAny>) -> PyResult<i32> {
+    let py = fileobj.py();
+    let fd: i64 = if fileobj.is_instance_of::<PyInt>() {
+        fileobj.extract()?
+    } else {
+        // `int(fileobj.fileno())`, as selectors do.
+        let fileno = fileobj
+            .call_method0(intern!(py, "fileno"))
+            .and_then(|f| py.get_type::<PyInt>().call1((f,)))
+            .and_then(|f| f.extract::<i64>());
+        match fileno {
+            Ok(fd) => fd,
+            Err(e)
+                if e.is_instance_of::<PyAttributeError>(py)
+                    || e.is_instance_of::<PyTypeError>(py)
+                    || e.is_instance_of::<PyValueError>(py) =>
+            {
+                return Err(PyValueError::new_err(format!(
+                    "Invalid file object: {}",
+                    fileobj.repr()?
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    if fd < 0 {
+        return Err(PyValueError::new_err(format!("Invalid file descriptor: {fd}")));
+    }
+    i32::try_from(fd)
+        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("fd is greater than maximum"))
+}
+
+impl LoopBase {
+    /// Installs `handle` in `slot` of `fd` and updates the poller. Returns
+    /// the handle it replaced (the caller cancels it).
+    fn watch(&self, fd: i32, slot: Slot, handle: Py<Handle>) -> PyResult<Option<Py<Handle>>> {
+        let mut fds = self.fds.lock();
+        let watch = fds.entry(fd).or_default();
+        let before = watch.interest();
+        let old = watch.slot(slot).replace(handle);
+        let after = watch.interest();
+        let result = if before.is_empty() {
+            self.poller.add(fd, after)
+        } else if before != after {
+            self.poller.modify(fd, after).or_else(|e| {
+                // The fd was closed and its number reused behind our back:
+                // the poller forgot it, so register it afresh.
+                if e.raw_os_error() == Some(libc::ENOENT) {
+                    self.poller.add(fd, after)
+                } else {
+                    Err(e)
+                }
+            })
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            let failed = std::mem::replace(watch.slot(slot), old);
+            if watch.interest().is_empty() {
+                fds.remove(&fd);
+            }
+            drop(fds);
+            drop(failed);
+            return Err(os_error(e));
+        }
+        Ok(old)
+    }
+
+    /// Clears `slot` of `fd`; returns the handle that was there.
+    fn unwatch(&self, fd: i32, slot: Slot) -> Option<Py<Handle>> {
+        let mut fds = self.fds.lock();
+        let watch = fds.get_mut(&fd)?;
+        let old = watch.slot(slot).take()?;
+        let after = watch.interest();
+        // Errors are ignored as CPython's selectors ignore them: the fd may
+        // already be closed, which removed it from the poller.
+        if after.is_empty() {
+            fds.remove(&fd);
+            let _ = self.poller.delete(fd);
+        } else {
+            let _ = self.poller.modify(fd, after);
+        }
+        Some(old)
+    }
+
+    /// Drops watchers whose handles were cancelled (asyncio removes a
+    /// reader it finds cancelled when its fd becomes ready).
+    pub(crate) fn forget_cancelled_watchers(&self, fds_to_check: &[i32]) {
+        let mut removed = Vec::new();
+        for &fd in fds_to_check {
+            for slot in [Slot::Reader, Slot::Writer] {
+                let cancelled = {
+                    let fds = self.fds.lock();
+                    fds.get(&fd)
+                        .and_then(|w| match slot {
+                            Slot::Reader => w.reader.as_ref(),
+                            Slot::Writer => w.writer.as_ref(),
+                        })
+                        .is_some_and(|h| h.get().is_cancelled())
+                };
+                if cancelled {
+                    removed.extend(self.unwatch(fd, slot));
+                }
+            }
+        }
+        drop(removed);
+    }
+
+    fn add_watcher(
+        slf: &Bound<'_, Self>,
+        fileobj: &Bound<'_, PyAny>,
+        slot: Slot,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+    ) -> PyResult<()> {
+        let fd = fileobj_to_fd(fileobj)?;
+        let this = slf.get();
+        this.check_closed()?;
+        let handle = Py::new(slf.py(), Handle::build(slf, callback, args, None)?)?;
+        if let Some(old) = this.watch(fd, slot, handle)? {
+            old.bind(slf.py()).call_method0(intern!(slf.py(), "cancel"))?;
+        }
+        Ok(())
+    }
+
+    fn remove_watcher(slf: &Bound<'_, Self>, fileobj: &Bound<'_, PyAny>, slot: Slot) -> PyResult<bool> {
+        let this = slf.get();
+        if this.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(false);
+        }
+        let fd = fileobj_to_fd(fileobj)?;
+        match this.unwatch(fd, slot) {
+            Some(old) => {
+                old.bind(slf.py()).call_method0(intern!(slf.py(), "cancel"))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+#[pymethods]
+impl LoopBase {
+    /// Runs `callback(*args)` whenever `fd` is readable.
+    #[pyo3(signature = (fd, callback, *args))]
+    fn add_reader(
+        slf: &Bound<'_, Self>,
+        fd: &Bound<'_, PyAny>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+    ) -> PyResult<()> {
+        Self::add_watcher(slf, fd, Slot::Reader, callback, args)
+    }
+
+    /// Runs `callback(*args)` whenever `fd` is writable.
+    #[pyo3(signature = (fd, callback, *args))]
+    fn add_writer(
+        slf: &Bound<'_, Self>,
+        fd: &Bound<'_, PyAny>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+    ) -> PyResult<()> {
+        Self::add_watcher(slf, fd, Slot::Writer, callback, args)
+    }
+
+    /// Stops watching `fd` for reading; True if a reader was registered.
+    fn remove_reader(slf: &Bound<'_, Self>, fd: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Self::remove_watcher(slf, fd, Slot::Reader)
+    }
+
+    /// Stops watching `fd` for writing; True if a writer was registered.
+    fn remove_writer(slf: &Bound<'_, Self>, fd: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Self::remove_watcher(slf, fd, Slot::Writer)
+    }
+}

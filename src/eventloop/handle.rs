@@ -1,0 +1,252 @@
+//! `Handle` and `TimerHandle`: what `call_soon`/`call_later` return, and
+//! what the ready queue and the timer heap hold.
+//!
+//! A handle owns its callback and arguments until it is cancelled (asyncio
+//! drops them then, to break reference cycles) and runs them inside its
+//! `contextvars.Context`. Exceptions other than `SystemExit` and
+//! `KeyboardInterrupt` go to the loop's exception handler; those two
+//! propagate out of the loop's `run_*` call.
+
+use super::python::{call_in_context, copy_current_context, is_exit_exception, support};
+use super::LoopBase;
+use crate::core::timer_heap::Cancellable;
+use parking_lot::Mutex;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A callback with its positional arguments.
+struct Callback {
+    /// The callable.
+    func: Py<PyAny>,
+    /// Its positional arguments.
+    args: Py<PyTuple>,
+}
+
+/// A scheduled callback (asyncio's `Handle`).
+#[pyclass(subclass, frozen, weakref, module = "ferroloop")]
+pub struct Handle {
+    /// Callback and arguments; `None` once cancelled.
+    callback: Mutex<Option<Callback>>,
+    /// Set by `cancel()`; a cancelled handle never runs.
+    cancelled: AtomicBool,
+    /// The `contextvars.Context` the callback runs in.
+    context: Py<PyAny>,
+    /// The loop that scheduled it (the Python `ferroloop.Loop` object).
+    loop_obj: Py<PyAny>,
+    /// Where the handle was created, captured in debug mode only.
+    source_traceback: Option<Py<PyAny>>,
+    /// In debug mode, the repr taken at cancellation (before the callback is
+    /// dropped), so the repr still names the callback.
+    cancelled_repr: Mutex<Option<Py<PyAny>>>,
+}
+
+impl Handle {
+    /// Builds a handle for `func(*args)` on `loop_`, copying the current
+    /// context when `context` is None.
+    pub(crate) fn build(
+        loop_: &Bound<'_, LoopBase>,
+        func: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Handle> {
+        let py = loop_.py();
+        let context = match context {
+            Some(ctx) => ctx.unbind(),
+            None => copy_current_context(py)?,
+        };
+        let source_traceback = if loop_.get().is_debug() {
+            Some(support(py)?.call_method0(intern!(py, "extract_stack"))?.unbind())
+        } else {
+            None
+        };
+        Ok(Handle {
+            callback: Mutex::new(Some(Callback { func: func.unbind(), args: args.unbind() })),
+            cancelled: AtomicBool::new(false),
+            context,
+            loop_obj: loop_.clone().into_any().unbind(),
+            source_traceback,
+            cancelled_repr: Mutex::new(None),
+        })
+    }
+
+    /// True once cancelled.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Runs the callback. Returns an error only for `SystemExit` and
+    /// `KeyboardInterrupt` (from the callback or from the exception handler);
+    /// every other exception is reported to the loop's exception handler.
+    pub(crate) fn run(slf: &Bound<'_, Handle>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let (func, args) = match &*this.callback.lock() {
+            Some(cb) => (cb.func.clone_ref(py), cb.args.clone_ref(py)),
+            None => return Ok(()),
+        };
+        match call_in_context(this.context.bind(py), func.bind(py), args.bind(py)) {
+            Ok(_) => Ok(()),
+            Err(err) if is_exit_exception(py, &err) => Err(err),
+            Err(err) => {
+                let exc = err.into_value(py);
+                this.loop_obj
+                    .bind(py)
+                    .call_method1(intern!(py, "_report_callback_exception"), (slf, exc))
+                    .map(drop)
+            }
+        }
+    }
+
+    /// Marks the handle cancelled and drops its callback. Returns true when
+    /// this call did the cancelling (false if it was already cancelled).
+    fn cancel_once(slf: &Bound<'_, Handle>) -> PyResult<bool> {
+        let this = slf.get();
+        if this.cancelled.swap(true, Ordering::AcqRel) {
+            return Ok(false);
+        }
+        let loop_is_debug =
+            this.loop_obj.bind(slf.py()).cast::<LoopBase>().map(|l| l.get().is_debug());
+        if loop_is_debug.unwrap_or(false) {
+            let repr = slf.repr()?.into_any().unbind();
+            *this.cancelled_repr.lock() = Some(repr);
+        }
+        // Dropped outside the lock: a drop may run arbitrary Python code.
+        let callback = this.callback.lock().take();
+        drop(callback);
+        Ok(true)
+    }
+}
+
+#[pymethods]
+impl Handle {
+    /// Cancels the callback; it will not run. Safe to call more than once.
+    fn cancel(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::cancel_once(slf).map(drop)
+    }
+
+    /// True if the handle was cancelled.
+    fn cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
+
+    /// The `contextvars.Context` the callback runs in.
+    fn get_context(&self, py: Python<'_>) -> Py<PyAny> {
+        self.context.clone_ref(py)
+    }
+
+    /// Runs the callback now (asyncio's private `Handle._run`, used by the
+    /// debug-mode runner).
+    fn _run(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::run(slf)
+    }
+
+    #[getter]
+    fn _callback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.callback.lock().as_ref().map(|cb| cb.func.clone_ref(py))
+    }
+
+    #[getter]
+    fn _args(&self, py: Python<'_>) -> Option<Py<PyTuple>> {
+        self.callback.lock().as_ref().map(|cb| cb.args.clone_ref(py))
+    }
+
+    #[getter]
+    fn _cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
+
+    #[getter]
+    fn _context(&self, py: Python<'_>) -> Py<PyAny> {
+        self.context.clone_ref(py)
+    }
+
+    #[getter]
+    fn _loop(&self, py: Python<'_>) -> Py<PyAny> {
+        self.loop_obj.clone_ref(py)
+    }
+
+    #[getter]
+    fn _source_traceback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.source_traceback.as_ref().map(|t| t.clone_ref(py))
+    }
+
+    #[getter]
+    fn _repr(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.cancelled_repr.lock().as_ref().map(|r| r.clone_ref(py))
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        Ok(support(py)?.call_method1(intern!(py, "handle_repr"), (slf,))?.unbind())
+    }
+}
+
+/// A callback scheduled for a point in time (asyncio's `TimerHandle`).
+#[pyclass(extends = Handle, frozen, module = "ferroloop")]
+pub struct TimerHandle {
+    /// Deadline on the loop clock.
+    when: f64,
+    /// Still in the loop's timer heap (not yet fired, not cancelled).
+    scheduled: AtomicBool,
+    /// Mirror of the base handle's flag, readable without the interpreter
+    /// (the timer heap checks it while compacting).
+    cancelled: AtomicBool,
+}
+
+impl TimerHandle {
+    /// Builds a timer handle at `when` around `base`.
+    pub(crate) fn build(when: f64, base: Handle) -> PyClassInitializer<TimerHandle> {
+        PyClassInitializer::from(base).add_subclass(TimerHandle {
+            when,
+            scheduled: AtomicBool::new(true),
+            cancelled: AtomicBool::new(false),
+        })
+    }
+
+    /// Called when the timer leaves the heap to run.
+    pub(crate) fn mark_fired(&self) {
+        self.scheduled.store(false, Ordering::Release);
+    }
+}
+
+impl Cancellable for Py<TimerHandle> {
+    fn is_cancelled(&self) -> bool {
+        self.get().cancelled.load(Ordering::Acquire)
+    }
+}
+
+#[pymethods]
+impl TimerHandle {
+    /// Cancels the timer; the loop's heap is told so it can compact.
+    fn cancel(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.get();
+        if !Handle::cancel_once(slf.as_super())? {
+            return Ok(());
+        }
+        this.cancelled.store(true, Ordering::Release);
+        if this.scheduled.swap(false, Ordering::AcqRel) {
+            let loop_obj = slf.as_super().get().loop_obj.bind(slf.py());
+            if let Ok(loop_) = loop_obj.cast::<LoopBase>() {
+                loop_.get().timer_cancelled();
+            }
+        }
+        Ok(())
+    }
+
+    /// The deadline given to `call_at` (or computed by `call_later`).
+    fn when(&self) -> f64 {
+        self.when
+    }
+
+    #[getter]
+    fn _when(&self) -> f64 {
+        self.when
+    }
+
+    #[getter]
+    fn _scheduled(&self) -> bool {
+        self.scheduled.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,76 @@
+//! Loop state transitions: stop, close, running and debug flags.
+
+use super::LoopBase;
+use pyo3::prelude::*;
+use std::sync::atomic::Ordering;
+
+#[pymethods]
+impl LoopBase {
+    /// Stops the loop after the current iteration.
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    /// True while `run_forever` is running.
+    fn is_running(&self) -> bool {
+        self.thread_id.load(Ordering::Acquire) != 0
+    }
+
+    /// True once `close()` was called.
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// True in debug mode. Called by every `asyncio.Future()` creation.
+    fn get_debug(&self) -> bool {
+        self.is_debug()
+    }
+
+    /// Sets the debug flag (the Python `set_debug` wraps this).
+    fn _set_debug_flag(&self, enabled: bool) {
+        self.debug.store(enabled, Ordering::Relaxed);
+    }
+
+    /// `threading.get_ident()` of the thread running the loop, or None.
+    #[getter]
+    fn _thread_id(&self) -> Option<u64> {
+        match self.thread_id.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
+    /// Whether `stop()` was called and the loop has not yet stopped.
+    #[getter]
+    fn _stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Marks the loop closed and releases everything it holds: queued
+    /// callbacks, timers, fd registrations, the poller and the waker. The
+    /// Python `close()` checks that the loop is not running first.
+    fn _close_core(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (ready, timers) = {
+            let mut sched = self.sched.lock();
+            (sched.ready.take_all(), sched.timers.take_all())
+        };
+        let watches: Vec<_> = self.fds.lock().drain().collect();
+        self.poller.close();
+        self.waker.close();
+        // Dropped here, with no lock held: finalisers may call back in.
+        drop((ready, timers, watches));
+    }
+
+    /// Number of callbacks in the ready queue (for tests and debugging).
+    fn _ready_count(&self) -> usize {
+        self.sched.lock().ready.len()
+    }
+
+    /// Number of entries in the timer heap, cancelled ones included.
+    fn _timer_count(&self) -> usize {
+        self.sched.lock().timers.len()
+    }
+}

@@ -1,0 +1,139 @@
+//! The `LoopBase` pyclass: the Rust half of `ferroloop.Loop`.
+//!
+//! `ferroloop.Loop` (Python) subclasses this and `asyncio.AbstractEventLoop`.
+//! This half holds the state every iteration touches and the hot methods;
+//! the Python half holds the rare and version-dependent ones. One asyncio
+//! API area per file:
+//! - `scheduling.rs`: `call_soon`, `call_later`, `call_at`,
+//!   `call_soon_threadsafe`, `time`, `create_future`;
+//! - `run.rs`: one loop iteration and the run-until-stopped loop;
+//! - `fd_watchers.rs`: `add_reader`/`add_writer` and their removal;
+//! - `lifecycle.rs`: `stop`, `close`, `is_running`, `is_closed`, debug flag.
+//!
+//! Locking rules: the state lives behind short-lived mutexes, never held
+//! while Python code runs or while a Python object is dropped (a drop may run
+//! a finaliser that calls back into the loop), and never two at a time.
+
+mod fd_watchers;
+pub mod handle;
+mod lifecycle;
+mod python;
+mod run;
+mod scheduling;
+
+use crate::core::poller::{Event, Interest, Poller};
+use crate::core::ready_queue::ReadyQueue;
+use crate::core::timer_heap::TimerHeap;
+use crate::core::waker::Waker;
+use crate::errors::os_error;
+use handle::{Handle, TimerHandle};
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Callbacks waiting to run: ready now, or at a deadline.
+#[derive(Default)]
+pub(crate) struct Scheduler {
+    /// Handles to run on the next iteration, in order.
+    pub(crate) ready: ReadyQueue<Py<Handle>>,
+    /// Handles to run at their deadline.
+    pub(crate) timers: TimerHeap<Py<TimerHandle>>,
+}
+
+/// The reader and writer callbacks registered for one fd.
+#[derive(Default)]
+pub(crate) struct FdWatch {
+    /// Runs while the fd is readable.
+    pub(crate) reader: Option<Py<Handle>>,
+    /// Runs while the fd is writable.
+    pub(crate) writer: Option<Py<Handle>>,
+}
+
+impl FdWatch {
+    /// What the poller must watch the fd for.
+    pub(crate) fn interest(&self) -> Interest {
+        Interest { readable: self.reader.is_some(), writable: self.writer.is_some() }
+    }
+}
+
+/// State and hot paths of an event loop.
+#[pyclass(subclass, frozen, module = "ferroloop._ferroloop")]
+pub struct LoopBase {
+    /// Ready queue and timer heap.
+    pub(crate) sched: Mutex<Scheduler>,
+    /// fd -> callbacks registered with `add_reader`/`add_writer`.
+    pub(crate) fds: Mutex<HashMap<i32, FdWatch>>,
+    /// The OS poller.
+    pub(crate) poller: Poller,
+    /// Wakes the poller from other threads (`call_soon_threadsafe`).
+    pub(crate) waker: Waker,
+    /// Reused buffer for the poller's events; only the loop's thread
+    /// touches it, inside one iteration.
+    pub(crate) events: Mutex<Vec<Event>>,
+    /// Set by `close()`.
+    pub(crate) closed: AtomicBool,
+    /// Set by `stop()`: the current iteration is the last.
+    pub(crate) stopping: AtomicBool,
+    /// Debug mode (`set_debug`).
+    pub(crate) debug: AtomicBool,
+    /// Thread running the loop (`threading.get_ident()`), 0 when not running.
+    pub(crate) thread_id: AtomicU64,
+}
+
+impl LoopBase {
+    /// True in debug mode.
+    pub(crate) fn is_debug(&self) -> bool {
+        self.debug.load(Ordering::Relaxed)
+    }
+
+    /// Raises asyncio's error when the loop is closed.
+    pub(crate) fn check_closed(&self) -> PyResult<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err("Event loop is closed"));
+        }
+        Ok(())
+    }
+
+    /// Called by `TimerHandle.cancel()` for a timer still in the heap.
+    pub(crate) fn timer_cancelled(&self) {
+        self.sched.lock().timers.note_cancelled();
+    }
+}
+
+#[pymethods]
+impl LoopBase {
+    /// Accepts and ignores any arguments, so Python subclasses are free to
+    /// define their own `__init__` signature.
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<Self> {
+        let poller = Poller::new().map_err(os_error)?;
+        let waker = Waker::new().map_err(os_error)?;
+        poller
+            .add(waker.fd(), Interest { readable: true, writable: false })
+            .map_err(os_error)?;
+        Ok(LoopBase {
+            sched: Mutex::new(Scheduler::default()),
+            fds: Mutex::new(HashMap::new()),
+            poller,
+            waker,
+            events: Mutex::new(Vec::with_capacity(64)),
+            closed: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            debug: AtomicBool::new(false),
+            thread_id: AtomicU64::new(0),
+        })
+    }
+}
+
+/// Registers the classes on the extension module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<LoopBase>()?;
+    m.add_class::<Handle>()?;
+    m.add_class::<TimerHandle>()?;
+    Ok(())
+}

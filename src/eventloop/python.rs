@@ -1,0 +1,76 @@
+//! Python objects the Rust layer uses, imported once, and the small unsafe
+//! helpers around CPython's context API.
+
+use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyModule, PyTuple};
+use pyo3::{ffi, intern};
+
+static SUPPORT: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+/// `ferroloop._support`: the Python helpers for rare paths (reprs, debug
+/// stacks, argument checks), so the hot paths here stay free of them.
+pub fn support(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    SUPPORT
+        .get_or_try_init(py, || Ok(PyModule::import(py, "ferroloop._support")?.unbind()))
+        .map(|m| m.bind(py))
+}
+
+/// `asyncio.Future` (the C implementation when available).
+pub fn future_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static FUTURE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    FUTURE
+        .get_or_try_init(py, || Ok(PyModule::import(py, "asyncio")?.getattr("Future")?.unbind()))
+        .map(|f| f.bind(py))
+}
+
+/// A new `contextvars.Context`, a copy of the current one, as asyncio's
+/// handles take when no `context=` is given.
+pub fn copy_current_context(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    // SAFETY: we are attached to the interpreter (`py`); the call returns a
+    // new reference or NULL with an exception set, both handled here.
+    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent()) }.map(Bound::unbind)
+}
+
+/// Calls `func(*args)` inside `context`, like `context.run(func, *args)`.
+pub fn call_in_context<'py>(
+    context: &Bound<'py, PyAny>,
+    func: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = context.py();
+    let ctx = context.as_ptr();
+    // SAFETY: `ctx` is a live object for the duration (we hold `context`).
+    if unsafe { ffi::PyContext_CheckExact(ctx) } == 0 {
+        // Not a real Context: let its own `run` decide (and fail) as
+        // asyncio's `self._context.run(...)` would.
+        let mut call_args = vec![func.clone()];
+        call_args.extend(args.iter());
+        return context.call_method1(intern!(py, "run"), PyTuple::new(py, call_args)?);
+    }
+    // SAFETY: `ctx` is a Context (checked above); Enter/Exit are balanced
+    // below and report failures (e.g. a context already entered) as -1
+    // with an exception set, which we fetch.
+    if unsafe { ffi::PyContext_Enter(ctx) } < 0 {
+        return Err(PyErr::fetch(py));
+    }
+    let result = func.call1(args);
+    // SAFETY: balances the successful Enter above.
+    if unsafe { ffi::PyContext_Exit(ctx) } < 0 {
+        return Err(PyErr::fetch(py));
+    }
+    result
+}
+
+/// True for the exceptions asyncio lets escape from callbacks and the loop:
+/// `SystemExit` and `KeyboardInterrupt`.
+pub fn is_exit_exception(py: Python<'_>, err: &PyErr) -> bool {
+    err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<PySystemExit>(py)
+}
+
+/// The current thread's id, equal to `threading.get_ident()`.
+pub fn current_thread_id() -> u64 {
+    // SAFETY: PyThread_get_thread_ident has no preconditions.
+    unsafe { ffi::PyThread_get_thread_ident() as u64 }
+}

@@ -1,0 +1,192 @@
+//! One loop iteration, and the loop that repeats it until `stop()`.
+//!
+//! An iteration, in this order (the same as asyncio's `_run_once`):
+//! 1. compute the poll timeout: zero if callbacks are ready or the loop is
+//!    stopping, else until the earliest timer, else forever;
+//! 2. poll, with the interpreter released; a signal ends the poll and its
+//!    Python handler runs here (so Ctrl-C raises `KeyboardInterrupt` at once);
+//! 3. queue the reader/writer callbacks of ready fds;
+//! 4. queue the timers that are due;
+//! 5. run the callbacks that were queued when this step began — callbacks
+//!    they schedule wait for the next iteration.
+//!
+//! Step 5 is the only place callbacks run.
+
+use super::handle::Handle;
+use super::python::current_thread_id;
+use super::LoopBase;
+use crate::core::clock;
+use crate::core::poller::Event;
+use crate::errors::os_error;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// asyncio caps one poll at a day; so do we (a later timer just means
+/// another poll).
+const MAX_POLL_SECONDS: f64 = 24.0 * 3600.0;
+
+impl LoopBase {
+    /// How long the poller may sleep.
+    fn poll_timeout(&self) -> Option<Duration> {
+        let mut garbage = Vec::new();
+        let timeout = {
+            let mut sched = self.sched.lock();
+            if !sched.ready.is_empty() || self.stopping.load(Ordering::Acquire) {
+                Some(Duration::ZERO)
+            } else {
+                sched.timers.next_deadline(&mut garbage).map(|when| {
+                    let delay = when - clock::monotonic();
+                    // NaN and past deadlines poll without sleeping.
+                    if delay > 0.0 {
+                        Duration::from_secs_f64(delay.min(MAX_POLL_SECONDS))
+                    } else {
+                        Duration::ZERO
+                    }
+                })
+            }
+        };
+        drop(garbage);
+        timeout
+    }
+
+    /// Polls and queues the callbacks of ready fds.
+    fn poll_and_dispatch(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<()> {
+        let mut events = self.events.lock();
+        events.clear();
+        let result = if timeout == Some(Duration::ZERO) {
+            self.poller.wait(&mut events, timeout)
+        } else {
+            let buffer: &mut Vec<Event> = &mut events;
+            py.detach(|| self.poller.wait(buffer, timeout))
+        };
+        match result {
+            Ok(()) => {}
+            // A signal arrived: run its Python handler now. It may raise
+            // (KeyboardInterrupt); otherwise carry on with no events.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => py.check_signals()?,
+            Err(e) => return Err(os_error(e)),
+        }
+        let ready: Vec<Event> = events.drain(..).collect();
+        drop(events);
+        if !ready.is_empty() {
+            self.dispatch_io(py, &ready);
+        }
+        Ok(())
+    }
+
+    /// Queues the reader/writer handles of ready fds and drains the waker.
+    fn dispatch_io(&self, py: Python<'_>, ready: &[Event]) {
+        let waker_fd = self.waker.fd();
+        let mut to_queue = Vec::with_capacity(ready.len());
+        let mut cancelled_fds = Vec::new();
+        {
+            let fds = self.fds.lock();
+            for ev in ready {
+                if ev.fd == waker_fd {
+                    self.waker.drain();
+                    continue;
+                }
+                let Some(watch) = fds.get(&ev.fd) else { continue };
+                for (is_ready, handle) in
+                    [(ev.readable, &watch.reader), (ev.writable, &watch.writer)]
+                {
+                    if let (true, Some(h)) = (is_ready, handle) {
+                        if h.get().is_cancelled() {
+                            cancelled_fds.push(ev.fd);
+                        } else {
+                            to_queue.push(h.clone_ref(py));
+                        }
+                    }
+                }
+            }
+        }
+        if !cancelled_fds.is_empty() {
+            self.forget_cancelled_watchers(&cancelled_fds);
+        }
+        let mut sched = self.sched.lock();
+        for h in to_queue {
+            sched.ready.push(h);
+        }
+    }
+
+    /// Moves due timers to the ready queue.
+    fn queue_due_timers(&self, py: Python<'_>) {
+        let (mut due, mut garbage) = (Vec::new(), Vec::new());
+        let mut sched = self.sched.lock();
+        sched.timers.pop_due(clock::monotonic(), &mut due, &mut garbage);
+        for timer in due {
+            timer.get().mark_fired();
+            sched.ready.push(timer.into_bound(py).into_super().unbind());
+        }
+        drop(sched);
+        drop(garbage);
+    }
+
+    /// Runs the callbacks queued when this step began.
+    fn run_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let count = this.sched.lock().ready.snapshot_len();
+        for _ in 0..count {
+            let Some(handle) = this.sched.lock().ready.pop() else { break };
+            let handle = handle.into_bound(py);
+            if handle.get().is_cancelled() {
+                continue;
+            }
+            if this.is_debug() {
+                slf.call_method1(intern!(py, "_run_handle_debug"), (&handle,))?;
+            } else {
+                Handle::run(&handle)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One full iteration (see the module docs for the order).
+    fn run_once(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.get();
+        let timeout = this.poll_timeout();
+        this.poll_and_dispatch(slf.py(), timeout)?;
+        this.queue_due_timers(slf.py());
+        Self::run_ready(slf)
+    }
+}
+
+#[pymethods]
+impl LoopBase {
+    /// Runs iterations until `stop()`; the Python `run_forever` wraps this
+    /// with the running-loop bookkeeping. Marks the loop running (its
+    /// thread) for the duration and clears `stopping` on the way out.
+    fn _run_forever_core(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.get();
+        this.check_closed()?;
+        if this
+            .thread_id
+            .compare_exchange(0, current_thread_id(), Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(PyRuntimeError::new_err("This event loop is already running"));
+        }
+        let result = loop {
+            if let Err(err) = Self::run_once(slf) {
+                break Err(err);
+            }
+            if this.stopping.load(Ordering::Acquire) {
+                break Ok(());
+            }
+        };
+        this.stopping.store(false, Ordering::Release);
+        this.thread_id.store(0, Ordering::Release);
+        result
+    }
+
+    /// Runs a single iteration (asyncio's private `_run_once`).
+    fn _run_once(slf: &Bound<'_, Self>) -> PyResult<()> {
+        slf.get().check_closed()?;
+        Self::run_once(slf)
+    }
+}

@@ -1,0 +1,182 @@
+//! Scheduling: `call_soon`, `call_later`, `call_at`, `call_soon_threadsafe`,
+//! `time` and `create_future`. These are the hottest methods of the loop:
+//! the C `asyncio.Task` calls `call_soon` on every step.
+
+use super::handle::{Handle, TimerHandle};
+use super::python::{current_thread_id, future_type, support};
+use super::LoopBase;
+use crate::core::clock;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyFloat, PyTuple};
+use std::sync::atomic::Ordering;
+
+impl LoopBase {
+    /// Debug-mode checks shared by the scheduling methods: the right thread
+    /// (unless `threadsafe`) and a callable that is not a coroutine.
+    fn debug_checks(
+        &self,
+        callback: &Bound<'_, PyAny>,
+        method: &str,
+        threadsafe: bool,
+    ) -> PyResult<()> {
+        if !threadsafe {
+            self.check_thread()?;
+        }
+        support(callback.py())?.call_method1(intern!(callback.py(), "check_callback"), (callback, method))?;
+        Ok(())
+    }
+
+    /// In debug mode, asyncio refuses non-thread-safe calls from a thread
+    /// other than the one running the loop.
+    pub(crate) fn check_thread(&self) -> PyResult<()> {
+        let owner = self.thread_id.load(Ordering::Acquire);
+        if owner != 0 && owner != current_thread_id() {
+            return Err(PyRuntimeError::new_err(
+                "Non-thread-safe operation invoked on an event loop other than the current one",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Queues a new handle for the next iteration.
+    fn schedule_soon(
+        slf: &Bound<'_, Self>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<Handle>> {
+        let py = slf.py();
+        let handle = Py::new(py, Handle::build(slf, callback, args, context)?)?;
+        slf.get().sched.lock().ready.push(handle.clone_ref(py));
+        Ok(handle)
+    }
+
+    /// Schedules a timer at `when` (seconds on the loop clock).
+    fn schedule_at(
+        slf: &Bound<'_, Self>,
+        when: f64,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<TimerHandle>> {
+        let py = slf.py();
+        let base = Handle::build(slf, callback, args, context)?;
+        let timer = Py::new(py, TimerHandle::build(when, base))?;
+        slf.get().sched.lock().timers.push(when, timer.clone_ref(py));
+        Ok(timer)
+    }
+}
+
+/// Converts a `when`/`delay` argument to seconds, accepting what Python's
+/// arithmetic accepts (int, float, objects with `__float__`).
+fn seconds(value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if let Ok(f) = value.cast::<PyFloat>() {
+        return Ok(f.value());
+    }
+    value.extract::<f64>()
+}
+
+#[pymethods]
+impl LoopBase {
+    /// The loop's clock: `time.monotonic()`.
+    fn time(&self) -> f64 {
+        clock::monotonic()
+    }
+
+    /// Schedules `callback(*args)` for the next iteration.
+    #[pyo3(signature = (callback, *args, context=None))]
+    fn call_soon(
+        slf: &Bound<'_, Self>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<Handle>> {
+        let this = slf.get();
+        this.check_closed()?;
+        if this.is_debug() {
+            this.debug_checks(&callback, "call_soon", false)?;
+        }
+        Self::schedule_soon(slf, callback, args, context)
+    }
+
+    /// Like `call_soon`, from any thread: also wakes the loop.
+    #[pyo3(signature = (callback, *args, context=None))]
+    fn call_soon_threadsafe(
+        slf: &Bound<'_, Self>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<Handle>> {
+        let this = slf.get();
+        this.check_closed()?;
+        if this.is_debug() {
+            this.debug_checks(&callback, "call_soon_threadsafe", true)?;
+        }
+        let handle = Self::schedule_soon(slf, callback, args, context)?;
+        this.waker.wake();
+        Ok(handle)
+    }
+
+    /// Schedules `callback(*args)` at loop time `when`.
+    #[pyo3(signature = (when, callback, *args, context=None))]
+    fn call_at(
+        slf: &Bound<'_, Self>,
+        when: Bound<'_, PyAny>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<TimerHandle>> {
+        if when.is_none() {
+            return Err(PyTypeError::new_err("when cannot be None"));
+        }
+        let this = slf.get();
+        this.check_closed()?;
+        if this.is_debug() {
+            this.debug_checks(&callback, "call_at", false)?;
+        }
+        Self::schedule_at(slf, seconds(&when)?, callback, args, context)
+    }
+
+    /// Schedules `callback(*args)` after `delay` seconds.
+    #[pyo3(signature = (delay, callback, *args, context=None))]
+    fn call_later(
+        slf: &Bound<'_, Self>,
+        delay: Bound<'_, PyAny>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<TimerHandle>> {
+        if delay.is_none() {
+            return Err(PyTypeError::new_err("delay must not be None"));
+        }
+        let now = clock::monotonic();
+        // `loop.time() + delay` with Python's arithmetic, so odd delays fail
+        // (or succeed) exactly as they do on the stock loop.
+        let when = match delay.cast::<PyFloat>() {
+            Ok(f) => now + f.value(),
+            Err(_) => seconds(&PyFloat::new(slf.py(), now).add(&delay)?)?,
+        };
+        let this = slf.get();
+        this.check_closed()?;
+        if this.is_debug() {
+            this.debug_checks(&callback, "call_at", false)?;
+        }
+        Self::schedule_at(slf, when, callback, args, context)
+    }
+
+    /// A new `asyncio.Future` attached to this loop.
+    fn create_future(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(intern!(py, "loop"), slf)?;
+        Ok(future_type(py)?.call((), Some(&kwargs))?.unbind())
+    }
+
+    /// Wakes the loop if it sleeps in the poller (asyncio's private
+    /// `_write_to_self`, used by some libraries).
+    fn _write_to_self(&self) {
+        self.waker.wake();
+    }
+}
