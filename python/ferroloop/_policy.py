@@ -1,14 +1,17 @@
 """Entry points: ``new_event_loop``, ``EventLoopPolicy``, ``install``, ``run``."""
 
 import asyncio
+import warnings
 from asyncio import events
 
 from ._loop import Loop
 
-# Renamed with a leading underscore when policies were deprecated (3.14).
-_BasePolicy = getattr(events, "BaseDefaultEventLoopPolicy", None) or getattr(
-    events, "_BaseDefaultEventLoopPolicy"
-)
+# The platform's default policy (on Unix it also carries the child-watcher
+# API of 3.11/3.12, which asyncio's own helpers call). Reading the name is
+# deprecated from 3.14 on, hence the filter.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    _BasePolicy = asyncio.DefaultEventLoopPolicy
 
 
 def new_event_loop():

@@ -63,7 +63,11 @@ pub struct TimerHeap<T> {
 
 impl<T> Default for TimerHeap<T> {
     fn default() -> Self {
-        Self { heap: BinaryHeap::new(), next_seq: 0, cancelled: 0 }
+        Self {
+            heap: BinaryHeap::new(),
+            next_seq: 0,
+            cancelled: 0,
+        }
     }
 }
 
@@ -122,7 +126,10 @@ impl<T: Cancellable> TimerHeap<T> {
     /// Removes every entry (for `loop.close()`).
     pub fn take_all(&mut self) -> Vec<T> {
         self.cancelled = 0;
-        std::mem::take(&mut self.heap).into_iter().map(|e| e.item).collect()
+        std::mem::take(&mut self.heap)
+            .into_iter()
+            .map(|e| e.item)
+            .collect()
     }
 
     /// Pops cancelled entries off the top.
@@ -171,7 +178,10 @@ mod tests {
         }
     }
     fn timer(id: u32) -> Timer {
-        Timer { id, cancelled: Rc::new(Cell::new(false)) }
+        Timer {
+            id,
+            cancelled: Rc::new(Cell::new(false)),
+        }
     }
     fn ids(v: &[Timer]) -> Vec<u32> {
         v.iter().map(|t| t.id).collect()

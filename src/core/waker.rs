@@ -25,7 +25,10 @@ impl Waker {
     pub fn new() -> io::Result<Self> {
         // SAFETY: eventfd takes no pointers; the result is checked.
         let fd = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
-        Ok(Self { fd: AtomicI32::new(fd), pending: AtomicBool::new(false) })
+        Ok(Self {
+            fd: AtomicI32::new(fd),
+            pending: AtomicBool::new(false),
+        })
     }
 
     /// The fd to register with the poller for reading.
@@ -92,7 +95,14 @@ mod tests {
     fn wakes_a_sleeping_poller_from_another_thread() {
         let w = Arc::new(Waker::new().unwrap());
         let p = Poller::new().unwrap();
-        p.add(w.fd(), Interest { readable: true, writable: false }).unwrap();
+        p.add(
+            w.fd(),
+            Interest {
+                readable: true,
+                writable: false,
+            },
+        )
+        .unwrap();
         let w2 = Arc::clone(&w);
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
@@ -116,7 +126,14 @@ mod tests {
         let w = Arc::new(Waker::new().unwrap());
         let queued = Arc::new(AtomicUsize::new(0));
         let p = Poller::new().unwrap();
-        p.add(w.fd(), Interest { readable: true, writable: false }).unwrap();
+        p.add(
+            w.fd(),
+            Interest {
+                readable: true,
+                writable: false,
+            },
+        )
+        .unwrap();
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let (w, q) = (Arc::clone(&w), Arc::clone(&queued));

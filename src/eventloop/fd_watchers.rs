@@ -55,7 +55,9 @@ pub(crate) fn fileobj_to_fd(fileobj: &Bound<'_, PyAny>) -> PyResult<i32> {
         }
     };
     if fd < 0 {
-        return Err(PyValueError::new_err(format!("Invalid file descriptor: {fd}")));
+        return Err(PyValueError::new_err(format!(
+            "Invalid file descriptor: {fd}"
+        )));
     }
     i32::try_from(fd)
         .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("fd is greater than maximum"))
@@ -149,12 +151,17 @@ impl LoopBase {
         this.check_closed()?;
         let handle = Py::new(slf.py(), Handle::build(slf, callback, args, None)?)?;
         if let Some(old) = this.watch(fd, slot, handle)? {
-            old.bind(slf.py()).call_method0(intern!(slf.py(), "cancel"))?;
+            old.bind(slf.py())
+                .call_method0(intern!(slf.py(), "cancel"))?;
         }
         Ok(())
     }
 
-    fn remove_watcher(slf: &Bound<'_, Self>, fileobj: &Bound<'_, PyAny>, slot: Slot) -> PyResult<bool> {
+    fn remove_watcher(
+        slf: &Bound<'_, Self>,
+        fileobj: &Bound<'_, PyAny>,
+        slot: Slot,
+    ) -> PyResult<bool> {
         let this = slf.get();
         if this.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(false);
@@ -162,7 +169,8 @@ impl LoopBase {
         let fd = fileobj_to_fd(fileobj)?;
         match this.unwatch(fd, slot) {
             Some(old) => {
-                old.bind(slf.py()).call_method0(intern!(slf.py(), "cancel"))?;
+                old.bind(slf.py())
+                    .call_method0(intern!(slf.py(), "cancel"))?;
                 Ok(true)
             }
             None => Ok(false),

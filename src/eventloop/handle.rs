@@ -57,12 +57,19 @@ impl Handle {
             None => copy_current_context(py)?,
         };
         let source_traceback = if loop_.get().is_debug() {
-            Some(support(py)?.call_method0(intern!(py, "extract_stack"))?.unbind())
+            Some(
+                support(py)?
+                    .call_method0(intern!(py, "extract_stack"))?
+                    .unbind(),
+            )
         } else {
             None
         };
         Ok(Handle {
-            callback: Mutex::new(Some(Callback { func: func.unbind(), args: args.unbind() })),
+            callback: Mutex::new(Some(Callback {
+                func: func.unbind(),
+                args: args.unbind(),
+            })),
             cancelled: AtomicBool::new(false),
             context,
             loop_obj: loop_.clone().into_any().unbind(),
@@ -106,8 +113,11 @@ impl Handle {
         if this.cancelled.swap(true, Ordering::AcqRel) {
             return Ok(false);
         }
-        let loop_is_debug =
-            this.loop_obj.bind(slf.py()).cast::<LoopBase>().map(|l| l.get().is_debug());
+        let loop_is_debug = this
+            .loop_obj
+            .bind(slf.py())
+            .cast::<LoopBase>()
+            .map(|l| l.get().is_debug());
         if loop_is_debug.unwrap_or(false) {
             let repr = slf.repr()?.into_any().unbind();
             *this.cancelled_repr.lock() = Some(repr);
@@ -144,12 +154,18 @@ impl Handle {
 
     #[getter]
     fn _callback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.callback.lock().as_ref().map(|cb| cb.func.clone_ref(py))
+        self.callback
+            .lock()
+            .as_ref()
+            .map(|cb| cb.func.clone_ref(py))
     }
 
     #[getter]
     fn _args(&self, py: Python<'_>) -> Option<Py<PyTuple>> {
-        self.callback.lock().as_ref().map(|cb| cb.args.clone_ref(py))
+        self.callback
+            .lock()
+            .as_ref()
+            .map(|cb| cb.args.clone_ref(py))
     }
 
     #[getter]
@@ -179,7 +195,9 @@ impl Handle {
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        Ok(support(py)?.call_method1(intern!(py, "handle_repr"), (slf,))?.unbind())
+        Ok(support(py)?
+            .call_method1(intern!(py, "handle_repr"), (slf,))?
+            .unbind())
     }
 }
 

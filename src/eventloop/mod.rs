@@ -53,7 +53,10 @@ pub(crate) struct FdWatch {
 impl FdWatch {
     /// What the poller must watch the fd for.
     pub(crate) fn interest(&self) -> Interest {
-        Interest { readable: self.reader.is_some(), writable: self.writer.is_some() }
+        Interest {
+            readable: self.reader.is_some(),
+            writable: self.writer.is_some(),
+        }
     }
 }
 
@@ -90,7 +93,9 @@ impl LoopBase {
     /// Raises asyncio's error when the loop is closed.
     pub(crate) fn check_closed(&self) -> PyResult<()> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err("Event loop is closed"));
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "Event loop is closed",
+            ));
         }
         Ok(())
     }
@@ -114,7 +119,13 @@ impl LoopBase {
         let poller = Poller::new().map_err(os_error)?;
         let waker = Waker::new().map_err(os_error)?;
         poller
-            .add(waker.fd(), Interest { readable: true, writable: false })
+            .add(
+                waker.fd(),
+                Interest {
+                    readable: true,
+                    writable: false,
+                },
+            )
             .map_err(os_error)?;
         Ok(LoopBase {
             sched: Mutex::new(Scheduler::default()),

@@ -13,7 +13,9 @@ static SUPPORT: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 /// stacks, argument checks), so the hot paths here stay free of them.
 pub fn support(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     SUPPORT
-        .get_or_try_init(py, || Ok(PyModule::import(py, "ferroloop._support")?.unbind()))
+        .get_or_try_init(py, || {
+            Ok(PyModule::import(py, "ferroloop._support")?.unbind())
+        })
         .map(|m| m.bind(py))
 }
 
@@ -21,7 +23,9 @@ pub fn support(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 pub fn future_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static FUTURE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     FUTURE
-        .get_or_try_init(py, || Ok(PyModule::import(py, "asyncio")?.getattr("Future")?.unbind()))
+        .get_or_try_init(py, || {
+            Ok(PyModule::import(py, "asyncio")?.getattr("Future")?.unbind())
+        })
         .map(|f| f.bind(py))
 }
 

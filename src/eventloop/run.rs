@@ -90,7 +90,9 @@ impl LoopBase {
                     self.waker.drain();
                     continue;
                 }
-                let Some(watch) = fds.get(&ev.fd) else { continue };
+                let Some(watch) = fds.get(&ev.fd) else {
+                    continue;
+                };
                 for (is_ready, handle) in
                     [(ev.readable, &watch.reader), (ev.writable, &watch.writer)]
                 {
@@ -117,7 +119,9 @@ impl LoopBase {
     fn queue_due_timers(&self, py: Python<'_>) {
         let (mut due, mut garbage) = (Vec::new(), Vec::new());
         let mut sched = self.sched.lock();
-        sched.timers.pop_due(clock::monotonic(), &mut due, &mut garbage);
+        sched
+            .timers
+            .pop_due(clock::monotonic(), &mut due, &mut garbage);
         for timer in due {
             timer.get().mark_fired();
             sched.ready.push(timer.into_bound(py).into_super().unbind());
@@ -132,7 +136,9 @@ impl LoopBase {
         let this = slf.get();
         let count = this.sched.lock().ready.snapshot_len();
         for _ in 0..count {
-            let Some(handle) = this.sched.lock().ready.pop() else { break };
+            let Some(handle) = this.sched.lock().ready.pop() else {
+                break;
+            };
             let handle = handle.into_bound(py);
             if handle.get().is_cancelled() {
                 continue;
@@ -169,7 +175,9 @@ impl LoopBase {
             .compare_exchange(0, current_thread_id(), Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            return Err(PyRuntimeError::new_err("This event loop is already running"));
+            return Err(PyRuntimeError::new_err(
+                "This event loop is already running",
+            ));
         }
         let result = loop {
             if let Err(err) = Self::run_once(slf) {

@@ -24,7 +24,8 @@ impl LoopBase {
         if !threadsafe {
             self.check_thread()?;
         }
-        support(callback.py())?.call_method1(intern!(callback.py(), "check_callback"), (callback, method))?;
+        support(callback.py())?
+            .call_method1(intern!(callback.py(), "check_callback"), (callback, method))?;
         Ok(())
     }
 
@@ -64,7 +65,11 @@ impl LoopBase {
         let py = slf.py();
         let base = Handle::build(slf, callback, args, context)?;
         let timer = Py::new(py, TimerHandle::build(when, base))?;
-        slf.get().sched.lock().timers.push(when, timer.clone_ref(py));
+        slf.get()
+            .sched
+            .lock()
+            .timers
+            .push(when, timer.clone_ref(py));
         Ok(timer)
     }
 }

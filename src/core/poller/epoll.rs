@@ -35,11 +35,16 @@ impl Poller {
     pub fn new() -> io::Result<Self> {
         // SAFETY: epoll_create1 takes no pointers; the result is checked.
         let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-        Ok(Self { epfd: AtomicI32::new(fd) })
+        Ok(Self {
+            epfd: AtomicI32::new(fd),
+        })
     }
 
     fn ctl(&self, op: i32, fd: i32, interest: Interest) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events: flags(interest), u64: fd as u64 };
+        let mut ev = libc::epoll_event {
+            events: flags(interest),
+            u64: fd as u64,
+        };
         let epfd = self.epfd.load(Ordering::Acquire);
         // SAFETY: `ev` is a valid epoll_event for the duration of the call;
         // a bad or closed epfd/fd is reported through errno, not UB.
@@ -129,7 +134,14 @@ mod tests {
     fn reports_readable_level_triggered() {
         let p = Poller::new().unwrap();
         let (r, w) = pipe();
-        p.add(r, Interest { readable: true, writable: false }).unwrap();
+        p.add(
+            r,
+            Interest {
+                readable: true,
+                writable: false,
+            },
+        )
+        .unwrap();
         let mut ev = Vec::new();
         p.wait(&mut ev, Some(Duration::ZERO)).unwrap();
         assert!(ev.is_empty());
@@ -137,7 +149,14 @@ mod tests {
         for _ in 0..2 {
             ev.clear();
             p.wait(&mut ev, Some(Duration::from_secs(1))).unwrap();
-            assert_eq!(ev, vec![Event { fd: r, readable: true, writable: false }]);
+            assert_eq!(
+                ev,
+                vec![Event {
+                    fd: r,
+                    readable: true,
+                    writable: false
+                }]
+            );
         }
         close(r);
         close(w);
@@ -147,7 +166,14 @@ mod tests {
     fn hangup_is_readable() {
         let p = Poller::new().unwrap();
         let (r, w) = pipe();
-        p.add(r, Interest { readable: true, writable: false }).unwrap();
+        p.add(
+            r,
+            Interest {
+                readable: true,
+                writable: false,
+            },
+        )
+        .unwrap();
         close(w);
         let mut ev = Vec::new();
         p.wait(&mut ev, Some(Duration::from_secs(1))).unwrap();
@@ -160,7 +186,14 @@ mod tests {
     fn modify_and_delete() {
         let p = Poller::new().unwrap();
         let (r, w) = pipe();
-        p.add(w, Interest { readable: false, writable: true }).unwrap();
+        p.add(
+            w,
+            Interest {
+                readable: false,
+                writable: true,
+            },
+        )
+        .unwrap();
         let mut ev = Vec::new();
         p.wait(&mut ev, Some(Duration::ZERO)).unwrap();
         assert!(ev[0].writable);
@@ -168,7 +201,10 @@ mod tests {
         ev.clear();
         p.wait(&mut ev, Some(Duration::ZERO)).unwrap();
         assert!(ev.is_empty());
-        assert_eq!(p.modify(w, Interest::default()).unwrap_err().raw_os_error(), Some(libc::ENOENT));
+        assert_eq!(
+            p.modify(w, Interest::default()).unwrap_err().raw_os_error(),
+            Some(libc::ENOENT)
+        );
         close(r);
         close(w);
     }
@@ -176,7 +212,15 @@ mod tests {
     #[test]
     fn bad_fd_is_an_os_error() {
         let p = Poller::new().unwrap();
-        let err = p.add(1_000_000, Interest { readable: true, writable: false }).unwrap_err();
+        let err = p
+            .add(
+                1_000_000,
+                Interest {
+                    readable: true,
+                    writable: false,
+                },
+            )
+            .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
     }
 
@@ -184,7 +228,8 @@ mod tests {
     fn timeout_rounds_up() {
         let p = Poller::new().unwrap();
         let start = std::time::Instant::now();
-        p.wait(&mut Vec::new(), Some(Duration::from_micros(300))).unwrap();
+        p.wait(&mut Vec::new(), Some(Duration::from_micros(300)))
+            .unwrap();
         assert!(start.elapsed() >= Duration::from_micros(300));
     }
 }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Creates (once) a virtualenv for one Python version with the build and test
+# tools, builds ferroloop's wheel with that interpreter and installs it.
+# Usage: scripts/dev-env.sh 3.12   -> prints the venv's python path last.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+version="$1"
+venv=".venv/$version"
+if [ ! -x "$venv/bin/python" ]; then
+    "$(scripts/python-for.sh "$version")" -m venv "$venv" >&2
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    "maturin>=1.5,<2" pytest ruff >&2
+rm -rf "dist/$version"
+"$venv/bin/maturin" build --release -q -i "$venv/bin/python" -o "dist/$version" >&2
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall \
+    --no-deps "dist/$version"/ferroloop-*.whl >&2
+echo "$venv/bin/python"
