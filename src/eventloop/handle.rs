@@ -25,7 +25,7 @@ struct Callback {
 }
 
 /// A scheduled callback (asyncio's `Handle`).
-#[pyclass(subclass, frozen, weakref, module = "ferroloop")]
+#[pyclass(subclass, frozen, weakref, freelist = 1024, module = "ferroloop")]
 pub struct Handle {
     /// Callback and arguments; `None` once cancelled.
     callback: Mutex<Option<Callback>>,
