@@ -82,6 +82,8 @@ pub struct LoopBase {
     pub(crate) debug: AtomicBool,
     /// Thread running the loop (`threading.get_ident()`), 0 when not running.
     pub(crate) thread_id: AtomicU64,
+    /// Loop time of the last poll (f64 bits); see `run.rs` on busy polling.
+    pub(crate) last_poll: AtomicU64,
 }
 
 impl LoopBase {
@@ -137,6 +139,7 @@ impl LoopBase {
             stopping: AtomicBool::new(false),
             debug: AtomicBool::new(false),
             thread_id: AtomicU64::new(0),
+            last_poll: AtomicU64::new(0),
         })
     }
 }

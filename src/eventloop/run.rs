@@ -4,7 +4,12 @@
 //! 1. compute the poll timeout: zero if callbacks are ready or the loop is
 //!    stopping, else until the earliest timer, else forever;
 //! 2. poll, with the interpreter released; a signal ends the poll and its
-//!    Python handler runs here (so Ctrl-C raises `KeyboardInterrupt` at once);
+//!    Python handler runs here (so Ctrl-C raises `KeyboardInterrupt` at once).
+//!    When callbacks are already waiting, the zero-timeout poll is a syscall
+//!    that mostly finds nothing, so it is skipped unless the last poll is
+//!    older than [`BUSY_POLL_INTERVAL`] or this is the first iteration of a
+//!    run (so `call_soon(stop); run_forever()` still processes I/O once).
+//!    Busy loops thus still see I/O within microseconds;
 //! 3. queue the reader/writer callbacks of ready fds;
 //! 4. queue the timers that are due;
 //! 5. run the callbacks that were queued when this step began — callbacks
@@ -28,6 +33,9 @@ use std::time::Duration;
 /// asyncio caps one poll at a day; so do we (a later timer just means
 /// another poll).
 const MAX_POLL_SECONDS: f64 = 24.0 * 3600.0;
+
+/// While callbacks keep the loop busy, poll for I/O at least this often.
+const BUSY_POLL_INTERVAL: f64 = 50e-6;
 
 impl LoopBase {
     /// How long the poller may sleep.
@@ -152,11 +160,26 @@ impl LoopBase {
         Ok(())
     }
 
-    /// One full iteration (see the module docs for the order).
-    fn run_once(slf: &Bound<'_, Self>) -> PyResult<()> {
+    /// True when this iteration may skip polling: it would not sleep, and
+    /// the loop polled very recently.
+    fn may_skip_poll(&self, timeout: Option<Duration>, first: bool) -> bool {
+        if first || timeout != Some(Duration::ZERO) {
+            return false;
+        }
+        let last = f64::from_bits(self.last_poll.load(Ordering::Relaxed));
+        clock::monotonic() - last < BUSY_POLL_INTERVAL
+    }
+
+    /// One full iteration (see the module docs for the order). `first` is
+    /// true for the first iteration of a run.
+    fn run_once(slf: &Bound<'_, Self>, first: bool) -> PyResult<()> {
         let this = slf.get();
         let timeout = this.poll_timeout();
-        this.poll_and_dispatch(slf.py(), timeout)?;
+        if !this.may_skip_poll(timeout, first) {
+            this.poll_and_dispatch(slf.py(), timeout)?;
+            this.last_poll
+                .store(clock::monotonic().to_bits(), Ordering::Relaxed);
+        }
         this.queue_due_timers(slf.py());
         Self::run_ready(slf)
     }
@@ -179,10 +202,12 @@ impl LoopBase {
                 "This event loop is already running",
             ));
         }
+        let mut first = true;
         let result = loop {
-            if let Err(err) = Self::run_once(slf) {
+            if let Err(err) = Self::run_once(slf, first) {
                 break Err(err);
             }
+            first = false;
             if this.stopping.load(Ordering::Acquire) {
                 break Ok(());
             }
@@ -195,6 +220,6 @@ impl LoopBase {
     /// Runs a single iteration (asyncio's private `_run_once`).
     fn _run_once(slf: &Bound<'_, Self>) -> PyResult<()> {
         slf.get().check_closed()?;
-        Self::run_once(slf)
+        Self::run_once(slf, true)
     }
 }
