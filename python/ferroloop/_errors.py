@@ -35,7 +35,9 @@ class ExceptionHandlingMixin:
     def default_exception_handler(self, context):
         message = context.get("message") or "Unhandled exception in event loop"
         exception = context.get("exception")
-        exc_info = (type(exception), exception, exception.__traceback__) if exception is not None else False
+        exc_info = False
+        if exception is not None:
+            exc_info = (type(exception), exception, exception.__traceback__)
         current = self._current_handle
         if "source_traceback" not in context and current is not None and current._source_traceback:
             context["handle_traceback"] = current._source_traceback
@@ -76,7 +78,11 @@ class ExceptionHandlingMixin:
         except BaseException as exc:
             try:
                 self.default_exception_handler(
-                    {"message": "Unhandled error in exception handler", "exception": exc, "context": context}
+                    {
+                        "message": "Unhandled error in exception handler",
+                        "exception": exc,
+                        "context": context,
+                    }
                 )
             except _EXITS:
                 raise

@@ -79,7 +79,8 @@ class ExecutorsMixin:
 
     def _getaddrinfo_debug(self, host, port, family, type, proto, flags):
         parts = [f"{host}:{port!r}"]
-        for label, value in (("family", family), ("type", type), ("proto", proto), ("flags", flags)):
+        options = (("family", family), ("type", type), ("proto", proto), ("flags", flags))
+        for label, value in options:
             if value:
                 parts.append(f"{label}={value!r}")
         what = ", ".join(parts)
