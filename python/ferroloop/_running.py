@@ -141,6 +141,11 @@ class RunningMixin:
             from ._errors import logger
 
             logger.warning("Executing %s took %.3f seconds", _describe_handle(handle), elapsed)
+        # A coroutine that raised inside the callback keeps this frame alive
+        # (its frame's f_back); dropping the handle here breaks the cycle
+        # task -> exception -> frames -> handle -> task, so the task is
+        # freed (and reports its unretrieved exception) at once.
+        handle = None
 
     # -- async generators ----------------------------------------------------
 
