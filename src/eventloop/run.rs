@@ -63,7 +63,9 @@ impl LoopBase {
 
     /// Polls and queues the callbacks of ready fds.
     fn poll_and_dispatch(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<()> {
-        let mut events = self.events.lock();
+        // The buffer is taken out of its mutex for the iteration (and put
+        // back, keeping its allocation) so no lock is held while dispatching.
+        let mut events = std::mem::take(&mut *self.events.lock());
         events.clear();
         let result = if timeout == Some(Duration::ZERO) {
             self.poller.wait(&mut events, timeout)
@@ -71,19 +73,18 @@ impl LoopBase {
             let buffer: &mut Vec<Event> = &mut events;
             py.detach(|| self.poller.wait(buffer, timeout))
         };
-        match result {
-            Ok(()) => {}
+        let outcome = match result {
+            Ok(()) => Ok(()),
             // A signal arrived: run its Python handler now. It may raise
             // (KeyboardInterrupt); otherwise carry on with no events.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => py.check_signals()?,
-            Err(e) => return Err(os_error(e)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => py.check_signals(),
+            Err(e) => Err(os_error(e)),
+        };
+        if outcome.is_ok() && !events.is_empty() {
+            self.dispatch_io(py, &events);
         }
-        let ready: Vec<Event> = events.drain(..).collect();
-        drop(events);
-        if !ready.is_empty() {
-            self.dispatch_io(py, &ready);
-        }
-        Ok(())
+        *self.events.lock() = events;
+        outcome
     }
 
     /// Queues the reader/writer handles of ready fds and drains the waker.

@@ -2,6 +2,7 @@
 
 use super::{Event, Interest};
 use crate::core::sys::check;
+use parking_lot::Mutex;
 use std::io;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
@@ -9,10 +10,19 @@ use std::time::Duration;
 /// An epoll instance. The fd is atomic so that `close` can be called through
 /// a shared reference; the loop never closes it while a `wait` is running
 /// (closing a running loop is refused before it gets here).
-#[derive(Debug)]
 pub struct Poller {
     /// The epoll fd, or -1 once closed.
     epfd: AtomicI32,
+    /// Where the kernel writes events; allocated once (capacity
+    /// `MAX_EVENTS`) and never initialised by us: the kernel fills the
+    /// first n entries, which are the only ones read.
+    buffer: Mutex<Vec<libc::epoll_event>>,
+}
+
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller").field("epfd", &self.epfd).finish()
+    }
 }
 
 /// Most events taken from the kernel per `wait`; the rest come next time
@@ -37,6 +47,7 @@ impl Poller {
         let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         Ok(Self {
             epfd: AtomicI32::new(fd),
+            buffer: Mutex::new(Vec::with_capacity(MAX_EVENTS)),
         })
     }
 
@@ -77,13 +88,17 @@ impl Poller {
                 ms.min(i32::MAX as u128) as i32
             }
         };
-        let mut raw = [libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+        let mut raw = self.buffer.lock();
+        raw.clear();
         let epfd = self.epfd.load(Ordering::Acquire);
-        // SAFETY: `raw` is writable for MAX_EVENTS entries, the count we pass.
+        // SAFETY: `raw` has capacity for MAX_EVENTS entries, the count we
+        // pass; the kernel writes at most that many.
         let n = check(unsafe {
             libc::epoll_wait(epfd, raw.as_mut_ptr(), MAX_EVENTS as i32, timeout_ms)
         })?;
-        for ev in &raw[..n as usize] {
+        // SAFETY: the kernel initialised the first `n` entries (n <= capacity).
+        unsafe { raw.set_len(n as usize) };
+        for ev in raw.iter() {
             let bits = ev.events;
             events.push(Event {
                 fd: ev.u64 as i32,
