@@ -49,6 +49,11 @@ impl<T> ReadyQueue<T> {
         self.items.len()
     }
 
+    /// The queued items, oldest first (for the garbage collector's visit).
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items.iter()
+    }
+
     /// Removes every item, returning them so the caller can drop them where
     /// dropping is safe (outside any lock: a drop may run arbitrary code).
     pub fn take_all(&mut self) -> VecDeque<T> {

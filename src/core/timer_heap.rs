@@ -123,6 +123,11 @@ impl<T: Cancellable> TimerHeap<T> {
         }
     }
 
+    /// Every entry, in no particular order (for the garbage collector).
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.heap.iter().map(|e| &e.item)
+    }
+
     /// Removes every entry (for `loop.close()`).
     pub fn take_all(&mut self) -> Vec<T> {
         self.cancelled = 0;

@@ -1,11 +1,50 @@
 //! Loop state transitions: stop, close, running and debug flags.
 
+use super::handle::{timer_as_handle, Handle};
 use super::LoopBase;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
+use pyo3::PyTraverseError;
 use std::sync::atomic::Ordering;
 
 #[pymethods]
 impl LoopBase {
+    /// Reports what the loop's callbacks reference (queued, scheduled, fd
+    /// watchers) to the cycle collector, so a loop dropped without `close()`
+    /// is still collected (and warns "unclosed event loop"), as the stock
+    /// loop is. See `Handle::visit_if_owned` for why handles are seen
+    /// through rather than visited.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // The collector stops the world, so these locks are free; try_lock
+        // only rules out any chance of deadlocking inside the collector.
+        if let Some(sched) = self.sched.try_lock() {
+            for handle in sched.ready.iter() {
+                Handle::visit_if_owned(handle, &visit)?;
+            }
+            for timer in sched.timers.iter() {
+                Handle::visit_if_owned(timer_as_handle(timer), &visit)?;
+            }
+        }
+        if let Some(fds) = self.fds.try_lock() {
+            for watch in fds.values() {
+                for handle in [&watch.reader, &watch.writer].into_iter().flatten() {
+                    Handle::visit_if_owned(handle, &visit)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Breaks cycles by dropping every queued and scheduled callback.
+    fn __clear__(&self) {
+        let (ready, timers) = {
+            let mut sched = self.sched.lock();
+            (sched.ready.take_all(), sched.timers.take_all())
+        };
+        let watches: Vec<_> = self.fds.lock().drain().collect();
+        drop((ready, timers, watches));
+    }
+
     /// Stops the loop after the current iteration.
     fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
