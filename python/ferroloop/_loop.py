@@ -15,7 +15,6 @@ from ._executors import ExecutorsMixin
 from ._ferroloop import LoopBase
 from ._running import RunningMixin, init_running_state
 from ._signals import SignalsMixin
-from ._tasks import TasksMixin
 
 
 def _debug_from_environment():
@@ -28,7 +27,6 @@ def _debug_from_environment():
 class Loop(
     RunningMixin,
     ExceptionHandlingMixin,
-    TasksMixin,
     ExecutorsMixin,
     SignalsMixin,
     LoopBase,
@@ -39,7 +37,6 @@ class Loop(
     def __init__(self):
         init_running_state(self)
         self._exception_handler = None
-        self._task_factory = None
         self._default_executor = None
         self._executor_shutdown_called = False
         self._signal_handlers = {}

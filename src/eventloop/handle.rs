@@ -123,11 +123,13 @@ impl Handle {
     pub(crate) fn run(slf: &Bound<'_, Handle>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
+        // Bound clones: dropping a Bound decrefs directly, without the
+        // attached-thread check a Py drop makes.
         let (func, args) = match &*this.callback.lock() {
-            Some(cb) => (cb.func.clone_ref(py), cb.args.clone_ref(py)),
+            Some(cb) => (cb.func.bind(py).clone(), cb.args.bind(py).clone()),
             None => return Ok(()),
         };
-        match call_in_context(this.context.bind(py), func.bind(py), args.bind(py)) {
+        match call_in_context(this.context.bind(py), &func, &args) {
             Ok(_) => Ok(()),
             Err(err) if is_exit_exception(py, &err) => Err(err),
             Err(err) => {
@@ -236,7 +238,7 @@ impl Handle {
 }
 
 /// A callback scheduled for a point in time (asyncio's `TimerHandle`).
-#[pyclass(extends = Handle, frozen, module = "ferroloop")]
+#[pyclass(extends = Handle, frozen, freelist = 1024, module = "ferroloop")]
 pub struct TimerHandle {
     /// Deadline on the loop clock.
     when: f64,

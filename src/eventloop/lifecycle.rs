@@ -25,6 +25,12 @@ impl LoopBase {
                 Handle::visit_if_owned(timer_as_handle(timer), &visit)?;
             }
         }
+        if let Some(kwargs) = self.future_kwargs.try_lock() {
+            visit.call(&*kwargs)?;
+        }
+        if let Some(factory) = self.task_factory.try_lock() {
+            visit.call(&*factory)?;
+        }
         if let Some(fds) = self.fds.try_lock() {
             for watch in fds.values() {
                 for handle in [&watch.reader, &watch.writer].into_iter().flatten() {
@@ -37,6 +43,9 @@ impl LoopBase {
 
     /// Breaks cycles by dropping every queued and scheduled callback.
     fn __clear__(&self) {
+        let kwargs = self.future_kwargs.lock().take();
+        let factory = self.task_factory.lock().take();
+        drop((kwargs, factory));
         let (ready, timers) = {
             let mut sched = self.sched.lock();
             (sched.ready.take_all(), sched.timers.take_all())

@@ -8,6 +8,7 @@
 //!   `call_soon_threadsafe`, `time`, `create_future`;
 //! - `run.rs`: one loop iteration and the run-until-stopped loop;
 //! - `fd_watchers.rs`: `add_reader`/`add_writer` and their removal;
+//! - `tasks.rs`: `create_task` and the task factory;
 //! - `lifecycle.rs`: `stop`, `close`, `is_running`, `is_closed`, debug flag.
 //!
 //! Locking rules: the state lives behind short-lived mutexes, never held
@@ -20,6 +21,7 @@ mod lifecycle;
 mod python;
 mod run;
 mod scheduling;
+mod tasks;
 
 use crate::core::poller::{Event, Interest, Poller};
 use crate::core::ready_queue::ReadyQueue;
@@ -84,6 +86,12 @@ pub struct LoopBase {
     pub(crate) thread_id: AtomicU64,
     /// Loop time of the last poll (f64 bits); see `run.rs` on busy polling.
     pub(crate) last_poll: AtomicU64,
+    /// `{"loop": self}`, made once and passed to every `asyncio.Future(...)`
+    /// (the constructor only reads it). Visited and cleared by the GC hooks:
+    /// it refers back to the loop.
+    pub(crate) future_kwargs: Mutex<Option<Py<pyo3::types::PyDict>>>,
+    /// The task factory (`set_task_factory`), or None.
+    pub(crate) task_factory: Mutex<Option<Py<PyAny>>>,
 }
 
 impl LoopBase {
@@ -140,6 +148,8 @@ impl LoopBase {
             debug: AtomicBool::new(false),
             thread_id: AtomicU64::new(0),
             last_poll: AtomicU64::new(0),
+            future_kwargs: Mutex::new(None),
+            task_factory: Mutex::new(None),
         })
     }
 }

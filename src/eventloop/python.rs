@@ -29,6 +29,15 @@ pub fn future_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|f| f.bind(py))
 }
 
+/// `asyncio.Task` (the C implementation when available).
+pub fn task_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static TASK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    TASK.get_or_try_init(py, || {
+        Ok(PyModule::import(py, "asyncio")?.getattr("Task")?.unbind())
+    })
+    .map(|t| t.bind(py))
+}
+
 /// A new `contextvars.Context`, a copy of the current one, as asyncio's
 /// handles take when no `context=` is given.
 pub fn copy_current_context(py: Python<'_>) -> PyResult<Py<PyAny>> {

@@ -174,8 +174,21 @@ impl LoopBase {
     /// A new `asyncio.Future` attached to this loop.
     fn create_future(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        let kwargs = PyDict::new(py);
-        kwargs.set_item(intern!(py, "loop"), slf)?;
+        let cached = slf
+            .get()
+            .future_kwargs
+            .lock()
+            .as_ref()
+            .map(|k| k.bind(py).clone());
+        let kwargs = match cached {
+            Some(kwargs) => kwargs,
+            None => {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item(intern!(py, "loop"), slf)?;
+                *slf.get().future_kwargs.lock() = Some(kwargs.clone().unbind());
+                kwargs
+            }
+        };
         Ok(future_type(py)?.call((), Some(&kwargs))?.unbind())
     }
 
