@@ -35,6 +35,9 @@ pub struct Handle {
     cancelled: AtomicBool,
     /// The `contextvars.Context` the callback runs in.
     context: Py<PyAny>,
+    /// True while `context` is a copy this handle made and keeps hidden
+    /// from the cycle collector (see `hide_from_collector`).
+    context_hidden: AtomicBool,
     /// The loop that scheduled it (the Python `ferroloop.Loop` object).
     loop_obj: Py<PyAny>,
     /// Where the handle was created, captured in debug mode only.
@@ -54,9 +57,13 @@ impl Handle {
         context: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Handle> {
         let py = loop_.py();
-        let context = match context {
-            Some(ctx) => ctx.unbind(),
-            None => copy_current_context(py)?,
+        let (context, context_hidden) = match context {
+            Some(ctx) => (ctx.unbind(), false),
+            None => {
+                let copy = copy_current_context(py)?;
+                let hidden = hide_from_collector(&copy);
+                (copy, hidden)
+            }
         };
         let source_traceback = if loop_.get().is_debug() {
             Some(
@@ -74,6 +81,7 @@ impl Handle {
             })),
             cancelled: AtomicBool::new(false),
             context,
+            context_hidden: AtomicBool::new(context_hidden),
             loop_obj: loop_.clone().into_any().unbind(),
             source_traceback,
             cancelled_repr: Mutex::new(None),
@@ -110,6 +118,29 @@ impl Handle {
             visit.call(&*repr)?;
         }
         Ok(())
+    }
+
+    /// The context, for code other than the handle: from now on others may
+    /// hold it, so the collector must see it again.
+    fn shared_context(&self, py: Python<'_>) -> Py<PyAny> {
+        self.reveal_context();
+        self.context.clone_ref(py)
+    }
+
+    /// Gives the context back to the cycle collector if it was hidden.
+    fn reveal_context(&self) {
+        if self.context_hidden.swap(false, Ordering::AcqRel) {
+            let ctx = self.context.as_ptr();
+            // SAFETY: we are attached (every caller runs inside a pymethod or
+            // the handle's tp_dealloc) and hold a reference to `ctx`.
+            // Tracking an already tracked object is a fatal error, hence the
+            // check, even though only this handle could reach the copy.
+            unsafe {
+                if ffi::PyObject_GC_IsTracked(ctx) == 0 {
+                    ffi::PyObject_GC_Track(ctx.cast());
+                }
+            }
+        }
     }
 
     /// True once cancelled.
@@ -179,7 +210,7 @@ impl Handle {
 
     /// The `contextvars.Context` the callback runs in.
     fn get_context(&self, py: Python<'_>) -> Py<PyAny> {
-        self.context.clone_ref(py)
+        self.shared_context(py)
     }
 
     /// Runs the callback now (asyncio's private `Handle._run`, used by the
@@ -211,7 +242,7 @@ impl Handle {
 
     #[getter]
     fn _context(&self, py: Python<'_>) -> Py<PyAny> {
-        self.context.clone_ref(py)
+        self.shared_context(py)
     }
 
     #[getter]
@@ -234,6 +265,34 @@ impl Handle {
         Ok(support(py)?
             .call_method1(intern!(py, "handle_repr"), (slf,))?
             .unbind())
+    }
+}
+
+/// Takes a context copy the handle just made out of the cycle collector's
+/// lists. Every `call_soon` copies the current context (asyncio's rule), and
+/// with many callbacks queued those copies dominate the collector's work
+/// although, until the handle shares it, nothing but the handle can reach
+/// its copy: no cycle can pass through it. The handle re-tracks the copy
+/// before anyone else can get it and before releasing it (`Drop`), because
+/// a context must be tracked when it is deallocated.
+/// Returns whether it untracked the copy.
+fn hide_from_collector(copy: &Py<PyAny>) -> bool {
+    // SAFETY: `copy` is a Context created by PyContext_CopyCurrent (a GC
+    // type, tracked at creation) and not yet shared; we are attached.
+    unsafe {
+        if ffi::PyObject_GC_IsTracked(copy.as_ptr()) == 1 {
+            ffi::PyObject_GC_UnTrack(copy.as_ptr().cast());
+            return true;
+        }
+    }
+    false
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // A context is deallocated with an untrack that assumes it is
+        // tracked, so it must be tracked again before our reference goes.
+        self.reveal_context();
     }
 }
 
