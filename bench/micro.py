@@ -70,6 +70,21 @@ async def b_call_soon(n=200_000):
     return n, perf_counter() - t0
 
 
+async def b_call_soon_steady(n=200_000, in_flight=1000):
+    # The shape real programs have: a bounded number of callbacks queued at
+    # once. (call_soon above queues all n first, so the cycle collector
+    # walking n live callbacks dominates its numbers.)
+    loop = asyncio.get_running_loop()
+    t0 = perf_counter()
+    for _ in range(n // in_flight):
+        done = loop.create_future()
+        for _ in range(in_flight - 1):
+            loop.call_soon(noop)
+        loop.call_soon(done.set_result, None)
+        await done
+    return n // in_flight * in_flight, perf_counter() - t0
+
+
 async def b_call_later(n=100_000):
     loop = asyncio.get_running_loop()
     rng = random.Random(1234)  # same delays for every loop and every run
@@ -185,6 +200,7 @@ async def b_to_thread(n=5_000):
 
 BENCHMARKS = {
     "call_soon": b_call_soon,
+    "call_soon_steady": b_call_soon_steady,
     "call_later": b_call_later,
     "call_later+cancel": b_call_later_cancel,
     "sleep0": b_sleep0,
