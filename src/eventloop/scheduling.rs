@@ -9,18 +9,23 @@ use crate::core::clock;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFloat, PyTuple};
+use pyo3::types::{PyFloat, PyTuple};
 use std::sync::atomic::Ordering;
 
 impl LoopBase {
-    /// Debug-mode checks shared by the scheduling methods: the right thread
-    /// (unless `threadsafe`) and a callable that is not a coroutine.
-    fn debug_checks(
+    /// The checks every scheduling method starts with: the loop is open
+    /// and, in debug mode, the call comes from the loop's thread (unless
+    /// `threadsafe`) with a callable that is not a coroutine.
+    fn check_schedule(
         &self,
         callback: &Bound<'_, PyAny>,
         method: &str,
         threadsafe: bool,
     ) -> PyResult<()> {
+        self.check_closed()?;
+        if !self.is_debug() {
+            return Ok(());
+        }
         if !threadsafe {
             self.check_thread()?;
         }
@@ -98,11 +103,7 @@ impl LoopBase {
         args: Bound<'_, PyTuple>,
         context: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<Handle>> {
-        let this = slf.get();
-        this.check_closed()?;
-        if this.is_debug() {
-            this.debug_checks(&callback, "call_soon", false)?;
-        }
+        slf.get().check_schedule(&callback, "call_soon", false)?;
         Self::schedule_soon(slf, callback, args, context)
     }
 
@@ -114,13 +115,10 @@ impl LoopBase {
         args: Bound<'_, PyTuple>,
         context: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<Handle>> {
-        let this = slf.get();
-        this.check_closed()?;
-        if this.is_debug() {
-            this.debug_checks(&callback, "call_soon_threadsafe", true)?;
-        }
+        slf.get()
+            .check_schedule(&callback, "call_soon_threadsafe", true)?;
         let handle = Self::schedule_soon(slf, callback, args, context)?;
-        this.waker.wake();
+        slf.get().waker.wake();
         Ok(handle)
     }
 
@@ -136,11 +134,7 @@ impl LoopBase {
         if when.is_none() {
             return Err(PyTypeError::new_err("when cannot be None"));
         }
-        let this = slf.get();
-        this.check_closed()?;
-        if this.is_debug() {
-            this.debug_checks(&callback, "call_at", false)?;
-        }
+        slf.get().check_schedule(&callback, "call_at", false)?;
         Self::schedule_at(slf, seconds(&when)?, callback, args, context)
     }
 
@@ -163,33 +157,14 @@ impl LoopBase {
             Ok(f) => now + f.value(),
             Err(_) => seconds(&PyFloat::new(slf.py(), now).add(&delay)?)?,
         };
-        let this = slf.get();
-        this.check_closed()?;
-        if this.is_debug() {
-            this.debug_checks(&callback, "call_at", false)?;
-        }
+        slf.get().check_schedule(&callback, "call_at", false)?;
         Self::schedule_at(slf, when, callback, args, context)
     }
 
     /// A new `asyncio.Future` attached to this loop.
     fn create_future(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        let cached = slf
-            .get()
-            .future_kwargs
-            .lock()
-            .as_ref()
-            .map(|k| k.bind(py).clone());
-        let kwargs = match cached {
-            Some(kwargs) => kwargs,
-            None => {
-                let kwargs = PyDict::new(py);
-                kwargs.set_item(intern!(py, "loop"), slf)?;
-                *slf.get().future_kwargs.lock() = Some(kwargs.clone().unbind());
-                kwargs
-            }
-        };
-        Ok(future_type(py)?.call((), Some(&kwargs))?.unbind())
+        let kwargs = Self::loop_kwargs(slf)?;
+        Ok(future_type(slf.py())?.call((), Some(&kwargs))?.unbind())
     }
 
     /// Wakes the loop if it sleeps in the poller (asyncio's private
