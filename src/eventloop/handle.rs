@@ -297,7 +297,7 @@ impl Drop for Handle {
 }
 
 /// A callback scheduled for a point in time (asyncio's `TimerHandle`).
-#[pyclass(extends = Handle, frozen, freelist = 1024, module = "ferroloop")]
+#[pyclass(extends = Handle, frozen, module = "ferroloop")]
 pub struct TimerHandle {
     /// Deadline on the loop clock.
     when: f64,
