@@ -465,3 +465,31 @@ def test_asyncio_run_with_loop_factory(loop_factory):
     lp = asyncio.run(main(), loop_factory=factory)
     assert created == [lp]
     assert lp.is_closed()
+
+
+def test_loop_driven_step_by_step_from_outside(loop):
+    # The pattern asyncio 3.13 documents for embedding the loop in another
+    # event loop: setup, call _run_once repeatedly, cleanup.
+    if not hasattr(loop, "_run_forever_setup"):
+        pytest.skip("the stock loop has _run_forever_setup from 3.13 on")
+    results = []
+
+    async def work():
+        await asyncio.sleep(0)
+        results.append(asyncio.get_running_loop() is loop)
+        return "done"
+
+    task = loop.create_task(work())
+    loop._run_forever_setup()
+    try:
+        assert loop.is_running()
+        for _ in range(100):
+            if task.done():
+                break
+            loop._run_once()
+    finally:
+        loop._run_forever_cleanup()
+    assert not loop.is_running()
+    assert asyncio._get_running_loop() is None
+    assert task.result() == "done" and results == [True]
+    assert loop.run_until_complete(asyncio.sleep(0, "again")) == "again"

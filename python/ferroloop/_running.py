@@ -39,20 +39,34 @@ class RunningMixin:
 
     def run_forever(self):
         """Run until stop() is called."""
+        self._run_forever_setup()
+        try:
+            self._run_forever_core()
+        finally:
+            self._run_forever_cleanup()
+
+    def _run_forever_setup(self):
+        """Everything run_forever does before its first iteration. Separate,
+        as in asyncio 3.13, for subclasses that drive `_run_once` from
+        another event loop (a GUI's, say)."""
         self._check_closed()
         self._check_running()
         self._set_coroutine_origin_tracking(self.get_debug())
-        old_hooks = sys.get_asyncgen_hooks()
-        try:
-            sys.set_asyncgen_hooks(
-                firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook
-            )
-            events._set_running_loop(self)
-            self._run_forever_core()
-        finally:
-            events._set_running_loop(None)
-            self._set_coroutine_origin_tracking(False)
-            sys.set_asyncgen_hooks(*old_hooks)
+        self._old_agen_hooks = sys.get_asyncgen_hooks()
+        self._mark_running()
+        sys.set_asyncgen_hooks(
+            firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook
+        )
+        events._set_running_loop(self)
+
+    def _run_forever_cleanup(self):
+        """Undoes `_run_forever_setup`."""
+        self._mark_stopped()
+        events._set_running_loop(None)
+        self._set_coroutine_origin_tracking(False)
+        if self._old_agen_hooks is not None:
+            sys.set_asyncgen_hooks(*self._old_agen_hooks)
+            self._old_agen_hooks = None
 
     def run_until_complete(self, future):
         """Run until the future (or coroutine) is done; return its result."""
@@ -200,4 +214,5 @@ def init_running_state(loop):
     loop._coroutine_origin_tracking_enabled = False
     loop._coroutine_origin_tracking_saved_depth = None
     loop._current_handle = None
+    loop._old_agen_hooks = None
     loop.slow_callback_duration = 0.1

@@ -188,37 +188,39 @@ impl LoopBase {
 
 #[pymethods]
 impl LoopBase {
-    /// Runs iterations until `stop()`; the Python `run_forever` wraps this
-    /// with the running-loop bookkeeping. Marks the loop running (its
-    /// thread) for the duration and clears `stopping` on the way out.
-    fn _run_forever_core(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let this = slf.get();
-        this.check_closed()?;
-        if this
-            .thread_id
+    /// Marks the loop as running in this thread (part of the Python
+    /// `_run_forever_setup`); refuses if it already runs.
+    fn _mark_running(&self) -> PyResult<()> {
+        self.check_closed()?;
+        self.thread_id
             .compare_exchange(0, current_thread_id(), Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return Err(PyRuntimeError::new_err(
-                "This event loop is already running",
-            ));
-        }
-        let mut first = true;
-        let result = loop {
-            if let Err(err) = Self::run_once(slf, first) {
-                break Err(err);
-            }
-            first = false;
-            if this.stopping.load(Ordering::Acquire) {
-                break Ok(());
-            }
-        };
-        this.stopping.store(false, Ordering::Release);
-        this.thread_id.store(0, Ordering::Release);
-        result
+            .map(drop)
+            .map_err(|_| PyRuntimeError::new_err("This event loop is already running"))
     }
 
-    /// Runs a single iteration (asyncio's private `_run_once`).
+    /// Marks the loop as stopped (part of `_run_forever_cleanup`): not
+    /// running, and no stop pending.
+    fn _mark_stopped(&self) {
+        self.stopping.store(false, Ordering::Release);
+        self.thread_id.store(0, Ordering::Release);
+    }
+
+    /// Runs iterations until `stop()`, between `_run_forever_setup` and
+    /// `_run_forever_cleanup` (see the Python `run_forever`).
+    fn _run_forever_core(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.get();
+        let mut first = true;
+        loop {
+            Self::run_once(slf, first)?;
+            first = false;
+            if this.stopping.load(Ordering::Acquire) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs a single iteration (asyncio's private `_run_once`, which loops
+    /// embedded in another event loop call after `_run_forever_setup`).
     fn _run_once(slf: &Bound<'_, Self>) -> PyResult<()> {
         slf.get().check_closed()?;
         Self::run_once(slf, true)
