@@ -28,17 +28,17 @@ impl FdWatch {
 }
 
 /// An int fd, or the result of `fileobj.fileno()`, validated as CPython's
-/// selectors do (same ValueError messages).
-pub(crate) fn fileobj_to_fd(fileobj: &Bound<'_, PyAny>) -> PyResult<i32> {
+/// selectors do (same ValueError messages). `Ok(None)` is a non-negative
+/// int too large to be an fd: nothing can be registered under it.
+pub(crate) fn fileobj_to_fd(fileobj: &Bound<'_, PyAny>) -> PyResult<Option<i32>> {
     let py = fileobj.py();
-    let fd: i64 = if fileobj.is_instance_of::<PyInt>() {
-        fileobj.extract()?
+    let fd = if fileobj.is_instance_of::<PyInt>() {
+        fileobj.clone()
     } else {
         // `int(fileobj.fileno())`, as selectors do.
         let fileno = fileobj
             .call_method0(intern!(py, "fileno"))
-            .and_then(|f| py.get_type::<PyInt>().call1((f,)))
-            .and_then(|f| f.extract::<i64>());
+            .and_then(|f| py.get_type::<PyInt>().call1((f,)));
         match fileno {
             Ok(fd) => fd,
             Err(e)
@@ -54,13 +54,18 @@ pub(crate) fn fileobj_to_fd(fileobj: &Bound<'_, PyAny>) -> PyResult<i32> {
             Err(e) => return Err(e),
         }
     };
-    if fd < 0 {
+    // Compared as a Python int, so that huge values get the same messages.
+    if fd.lt(0)? {
         return Err(PyValueError::new_err(format!(
             "Invalid file descriptor: {fd}"
         )));
     }
-    i32::try_from(fd)
-        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("fd is greater than maximum"))
+    Ok(fd.extract::<i32>().ok())
+}
+
+/// The error the stock loop's poller raises for an fd beyond a C int.
+fn fd_too_large() -> PyErr {
+    pyo3::exceptions::PyOverflowError::new_err("Python int too large to convert to C int")
 }
 
 impl LoopBase {
@@ -149,6 +154,7 @@ impl LoopBase {
         let fd = fileobj_to_fd(fileobj)?;
         let this = slf.get();
         this.check_closed()?;
+        let fd = fd.ok_or_else(fd_too_large)?;
         let handle = Py::new(slf.py(), Handle::build(slf, callback, args, None)?)?;
         if let Some(old) = this.watch(fd, slot, handle)? {
             old.bind(slf.py())
@@ -166,7 +172,9 @@ impl LoopBase {
         if this.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(false);
         }
-        let fd = fileobj_to_fd(fileobj)?;
+        let Some(fd) = fileobj_to_fd(fileobj)? else {
+            return Ok(false);
+        };
         match this.unwatch(fd, slot) {
             Some(old) => {
                 old.bind(slf.py())
