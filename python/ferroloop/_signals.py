@@ -12,9 +12,9 @@ import signal
 import socket
 import sys
 import warnings
-from asyncio import coroutines
 
 from ._errors import logger
+from ._support import is_coroutine_like
 
 
 def _noop_handler(signum, frame):
@@ -32,7 +32,7 @@ class SignalsMixin:
     """The signal part of ``ferroloop.Loop``."""
 
     def add_signal_handler(self, sig, callback, *args):
-        if coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback):
+        if is_coroutine_like(callback):
             raise TypeError("coroutines cannot be used with add_signal_handler()")
         _check_signal(sig)
         self._check_closed()

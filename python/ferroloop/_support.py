@@ -11,6 +11,16 @@ from asyncio import coroutines, format_helpers
 
 _SOURCE_HAS_DEBUG = "debug" in inspect.signature(format_helpers._format_callback_source).parameters
 
+# asyncio's own test for coroutine functions. 3.14 deprecates the public
+# name and keeps an undeprecated private one for asyncio's internal checks.
+_iscoroutinefunction = getattr(coroutines, "_iscoroutinefunction", coroutines.iscoroutinefunction)
+
+
+def is_coroutine_like(callback):
+    """True for coroutine objects and coroutine functions, which asyncio's
+    scheduling methods refuse."""
+    return coroutines.iscoroutine(callback) or _iscoroutinefunction(callback)
+
 
 def format_callback_source(callback, args, debug):
     """``func(args) at file:line``, as asyncio formats callbacks."""
@@ -46,7 +56,7 @@ def extract_stack():
 
 def check_callback(callback, method):
     """Debug-mode argument checks of asyncio's scheduling methods."""
-    if coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback):
+    if is_coroutine_like(callback):
         raise TypeError(f"coroutines cannot be used with {method}()")
     if not callable(callback):
         raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
