@@ -57,14 +57,6 @@ impl Handle {
         context: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Handle> {
         let py = loop_.py();
-        let (context, context_hidden) = match context {
-            Some(ctx) => (ctx.unbind(), false),
-            None => {
-                let copy = copy_current_context(py)?;
-                let hidden = hide_from_collector(&copy);
-                (copy, hidden)
-            }
-        };
         let source_traceback = if loop_.get().is_debug() {
             Some(
                 support(py)?
@@ -73,6 +65,16 @@ impl Handle {
             )
         } else {
             None
+        };
+        // Nothing may fail between hiding the copy and the handle owning it:
+        // dropping a hidden context would deallocate it untracked.
+        let (context, context_hidden) = match context {
+            Some(ctx) => (ctx.unbind(), false),
+            None => {
+                let copy = copy_current_context(py)?;
+                let hidden = hide_from_collector(&copy);
+                (copy, hidden)
+            }
         };
         Ok(Handle {
             callback: Mutex::new(Some(Callback {
