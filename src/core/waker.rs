@@ -3,9 +3,10 @@
 //! Many threads may call `call_soon_threadsafe` at once; each wants the loop
 //! awake, but one eventfd write is enough for all of them. `pending` says a
 //! write is already on its way: only the thread that flips it from false to
-//! true writes. The loop clears `pending` *before* it looks at the ready
-//! queue, so an item queued after the clear triggers a fresh write and is
-//! never left waiting for an unrelated wake-up.
+//! true writes. The loop reads the eventfd, then clears `pending`, then
+//! looks at the ready queue, so an item queued after the clear triggers a
+//! fresh write and is never left waiting for an unrelated wake-up (see
+//! `drain` for why the order matters).
 
 use crate::core::sys::check;
 use std::io;
@@ -51,11 +52,20 @@ impl Waker {
 
     /// Called by the loop when the eventfd is readable: resets the counter
     /// and re-arms coalescing.
+    ///
+    /// The read must come before clearing `pending`. The other order loses
+    /// wake-ups: a producer could set `pending` and write between our clear
+    /// and our read; the read would then swallow its write while `pending`
+    /// stayed set, so every later producer would skip writing and the loop
+    /// could sleep with work queued. In this order a write that lands after
+    /// the read stays in the eventfd (at worst one spurious wake-up), and any
+    /// producer that saw `pending` still set queued its work before the
+    /// clear, which the loop's next look at the queue follows.
     pub fn drain(&self) {
-        self.pending.store(false, Ordering::Release);
         let mut buf: u64 = 0;
         // SAFETY: reads at most 8 bytes into a live u64; EAGAIN is harmless.
         unsafe { libc::read(self.fd(), (&mut buf as *mut u64).cast(), 8) };
+        self.pending.store(false, Ordering::Release);
     }
 
     /// Closes the eventfd.
