@@ -555,3 +555,44 @@ def test_loop_time_never_goes_backwards(loop):
     loop.call_soon(sample, 200)
     loop.run_forever()
     assert values == sorted(values)
+
+
+def test_threadsafe_wakeups_are_never_lost_under_contention(loop):
+    # Producers race the loop going back to sleep: every item must be run
+    # without anything else waking the loop (no timers are scheduled). A lost
+    # wake-up leaves the loop asleep with work queued; the watchdog detects
+    # that (generous bound: only a hang can exceed it) and then unblocks it.
+    producers, per_producer, rounds = 4, 200, 20
+    for _ in range(rounds):
+        expected = producers * per_producer
+        ran = []
+        hung = []
+
+        def record(ran=ran, expected=expected):
+            ran.append(None)
+            if len(ran) == expected:
+                loop.stop()
+
+        def produce():
+            for i in range(per_producer):
+                loop.call_soon_threadsafe(record)
+                if i % 50 == 0:
+                    time.sleep(0.0005)  # let the loop fall asleep in between
+
+        def watchdog(done):
+            if not done.wait(30):
+                hung.append(len(ran))
+                loop.call_soon_threadsafe(loop.stop)
+
+        done = threading.Event()
+        threads = [threading.Thread(target=produce) for _ in range(producers)]
+        guard = threading.Thread(target=watchdog, args=(done,))
+        guard.start()
+        for t in threads:
+            t.start()
+        loop.run_forever()
+        done.set()
+        for t in threads + [guard]:
+            t.join()
+        assert not hung, f"loop slept with work queued after {hung[0]} of {expected} callbacks"
+        assert len(ran) == expected
