@@ -301,3 +301,12 @@ def pyrun(loop_kind, tmp_path):
 def ferroloop_pyrun(ferroloop_module, tmp_path):
     """A PythonRunner for ferroloop-only (entry point) tests."""
     return PythonRunner("ferroloop", tmp_path)
+
+
+async def sleep_until_cancelled(state, key="cancelled"):
+    """Sleeps for an hour; records `state[key] = True` if cancelled first."""
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        state[key] = True
+        raise

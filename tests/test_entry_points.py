@@ -13,6 +13,7 @@ import sys
 import threading
 
 import pytest
+from conftest import sleep_until_cancelled
 
 
 @pytest.fixture
@@ -91,15 +92,8 @@ def test_run_inside_running_loop_raises(run_func):
 def test_run_cancels_leftover_tasks(run_func):
     state = {}
 
-    async def background():
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            state["cancelled"] = True
-            raise
-
     async def main():
-        asyncio.ensure_future(background())
+        asyncio.ensure_future(sleep_until_cancelled(state))
         await asyncio.sleep(0)
 
     run_func(main())

@@ -8,6 +8,7 @@ import sys
 import threading
 
 import pytest
+from conftest import sleep_until_cancelled
 
 var = contextvars.ContextVar("var", default="default")
 
@@ -335,16 +336,9 @@ def test_gather_results_in_argument_order(loop):
 def test_wait_for_timeout_cancels_inner(loop):
     state = {}
 
-    async def inner():
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            state["cancelled"] = True
-            raise
-
     async def main():
         with pytest.raises(asyncio.TimeoutError):
-            await asyncio.wait_for(inner(), 0.01)
+            await asyncio.wait_for(sleep_until_cancelled(state), 0.01)
 
     loop.run_until_complete(main())
     assert state == {"cancelled": True}
@@ -375,20 +369,13 @@ def test_task_group_collects_results(loop):
 def test_task_group_failure_cancels_siblings(loop):
     state = {}
 
-    async def sibling():
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            state["sibling_cancelled"] = True
-            raise
-
     async def failing():
         await asyncio.sleep(0.001)
         raise ValueError("in group")
 
     async def main():
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(sibling())
+            tg.create_task(sleep_until_cancelled(state, "sibling_cancelled"))
             tg.create_task(failing())
 
     with pytest.raises(ExceptionGroup) as excinfo:  # noqa: F821 (3.11+ builtin)
