@@ -101,18 +101,21 @@ mod tests {
         assert!(w.wake(), "after drain the next wake writes again");
     }
 
+    /// A waker shared across threads, and a poller watching it.
+    fn waker_watched_by_poller() -> (Arc<Waker>, Poller) {
+        let waker = Arc::new(Waker::new().unwrap());
+        let poller = Poller::new().unwrap();
+        let readable = Interest {
+            readable: true,
+            writable: false,
+        };
+        poller.add(waker.fd(), readable).unwrap();
+        (waker, poller)
+    }
+
     #[test]
     fn wakes_a_sleeping_poller_from_another_thread() {
-        let w = Arc::new(Waker::new().unwrap());
-        let p = Poller::new().unwrap();
-        p.add(
-            w.fd(),
-            Interest {
-                readable: true,
-                writable: false,
-            },
-        )
-        .unwrap();
+        let (w, p) = waker_watched_by_poller();
         let w2 = Arc::clone(&w);
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
@@ -133,17 +136,8 @@ mod tests {
         // Many producers; the consumer drains and counts; every producer's
         // item must be seen even though most wakes coalesce.
         use std::sync::atomic::AtomicUsize;
-        let w = Arc::new(Waker::new().unwrap());
+        let (w, p) = waker_watched_by_poller();
         let queued = Arc::new(AtomicUsize::new(0));
-        let p = Poller::new().unwrap();
-        p.add(
-            w.fd(),
-            Interest {
-                readable: true,
-                writable: false,
-            },
-        )
-        .unwrap();
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let (w, q) = (Arc::clone(&w), Arc::clone(&queued));

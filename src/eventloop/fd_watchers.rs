@@ -4,19 +4,12 @@
 //! fd stays readable. The fd's blocking mode is never touched.
 
 use super::handle::Handle;
-use super::{FdWatch, LoopBase};
+use super::{FdWatch, LoopBase, Slot};
 use crate::errors::os_error;
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyTuple};
-
-/// Which callback slot of an fd.
-#[derive(Clone, Copy)]
-enum Slot {
-    Reader,
-    Writer,
-}
 
 impl FdWatch {
     fn slot(&mut self, slot: Slot) -> &mut Option<Py<Handle>> {
@@ -127,15 +120,12 @@ impl LoopBase {
         let mut removed = Vec::new();
         for &fd in fds_to_check {
             for slot in [Slot::Reader, Slot::Writer] {
-                let cancelled = {
-                    let fds = self.fds.lock();
-                    fds.get(&fd)
-                        .and_then(|w| match slot {
-                            Slot::Reader => w.reader.as_ref(),
-                            Slot::Writer => w.writer.as_ref(),
-                        })
-                        .is_some_and(|h| h.get().is_cancelled())
-                };
+                let cancelled = self
+                    .fds
+                    .lock()
+                    .get(&fd)
+                    .and_then(|w| w.handle(slot))
+                    .is_some_and(|h| h.get().is_cancelled());
                 if cancelled {
                     removed.extend(self.unwatch(fd, slot));
                 }

@@ -46,12 +46,7 @@ impl LoopBase {
         let kwargs = self.future_kwargs.lock().take();
         let factory = self.task_factory.lock().take();
         drop((kwargs, factory));
-        let (ready, timers) = {
-            let mut sched = self.sched.lock();
-            (sched.ready.take_all(), sched.timers.take_all())
-        };
-        let watches: Vec<_> = self.fds.lock().drain().collect();
-        drop((ready, timers, watches));
+        drop(self.take_callbacks());
     }
 
     /// Stops the loop after the current iteration.
@@ -101,15 +96,10 @@ impl LoopBase {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (ready, timers) = {
-            let mut sched = self.sched.lock();
-            (sched.ready.take_all(), sched.timers.take_all())
-        };
-        let watches: Vec<_> = self.fds.lock().drain().collect();
+        let callbacks = self.take_callbacks();
         self.poller.close();
         self.waker.close();
-        // Dropped here, with no lock held: finalisers may call back in.
-        drop((ready, timers, watches));
+        drop(callbacks);
     }
 
     /// Number of callbacks in the ready queue (for tests and debugging).

@@ -53,6 +53,14 @@ pub(crate) struct FdWatch {
 }
 
 impl FdWatch {
+    /// The handle in `slot`, if any.
+    pub(crate) fn handle(&self, slot: Slot) -> Option<&Py<Handle>> {
+        match slot {
+            Slot::Reader => self.reader.as_ref(),
+            Slot::Writer => self.writer.as_ref(),
+        }
+    }
+
     /// What the poller must watch the fd for.
     pub(crate) fn interest(&self) -> Interest {
         Interest {
@@ -61,6 +69,21 @@ impl FdWatch {
         }
     }
 }
+
+/// Which callback slot of an fd.
+#[derive(Clone, Copy)]
+pub(crate) enum Slot {
+    Reader,
+    Writer,
+}
+
+/// Every callback a loop held, taken out so the caller can drop them once it
+/// holds no lock (a drop may run a finaliser that calls back into the loop).
+pub(crate) type TakenCallbacks = (
+    std::collections::VecDeque<Py<Handle>>,
+    Vec<Py<TimerHandle>>,
+    Vec<(i32, FdWatch)>,
+);
 
 /// State and hot paths of an event loop.
 #[pyclass(subclass, frozen, module = "ferroloop._ferroloop")]
@@ -108,6 +131,16 @@ impl LoopBase {
             ));
         }
         Ok(())
+    }
+
+    /// Empties the ready queue, the timer heap and the fd table.
+    pub(crate) fn take_callbacks(&self) -> TakenCallbacks {
+        let (ready, timers) = {
+            let mut sched = self.sched.lock();
+            (sched.ready.take_all(), sched.timers.take_all())
+        };
+        let watches = self.fds.lock().drain().collect();
+        (ready, timers, watches)
     }
 
     /// Called by `TimerHandle.cancel()` for a timer still in the heap.
