@@ -10,6 +10,8 @@ import warnings
 import weakref
 from asyncio import events, futures, tasks
 
+from ._errors import logger
+
 _EXITS = (SystemExit, KeyboardInterrupt)
 
 
@@ -99,8 +101,6 @@ class RunningMixin:
         if self.is_closed():
             return
         if self.get_debug():
-            from ._errors import logger
-
             logger.debug("Close %r", self)
         self._close_signal_handling()
         self._close_core()
@@ -152,8 +152,6 @@ class RunningMixin:
             self._current_handle = None
         elapsed = self.time() - started
         if elapsed >= self.slow_callback_duration:
-            from ._errors import logger
-
             logger.warning("Executing %s took %.3f seconds", _describe_handle(handle), elapsed)
         # A coroutine that raised inside the callback keeps this frame alive
         # (its frame's f_back); dropping the handle here breaks the cycle
