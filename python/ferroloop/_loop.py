@@ -1,8 +1,8 @@
 """``ferroloop.Loop``: the Rust ``LoopBase`` plus the Python mixins, as an
 ``asyncio.AbstractEventLoop``.
 
-Methods not provided by either (networking, subprocesses, for now) fall
-through to ``AbstractEventLoop``, which raises ``NotImplementedError``.
+Methods not provided by either (subprocesses, for now) fall through to
+``AbstractEventLoop``, which raises ``NotImplementedError``.
 """
 
 import asyncio
@@ -13,6 +13,7 @@ import time
 from ._errors import ExceptionHandlingMixin
 from ._executors import ExecutorsMixin
 from ._ferroloop import LoopBase
+from ._network import NetworkMixin, init_network_state
 from ._running import RunningMixin, init_running_state
 from ._signals import SignalsMixin
 
@@ -33,6 +34,7 @@ class Loop(
     ExceptionHandlingMixin,
     ExecutorsMixin,
     SignalsMixin,
+    NetworkMixin,
     LoopBase,
     asyncio.AbstractEventLoop,
 ):
@@ -40,6 +42,7 @@ class Loop(
 
     def __init__(self):
         init_running_state(self)
+        init_network_state(self)
         self._exception_handler = None
         self._default_executor = None
         self._executor_shutdown_called = False
@@ -53,9 +56,5 @@ class Loop(
             # is found first and costs nothing (~7% per task switch).
             self.call_soon = LoopBase.call_soon.__get__(self)
 
-    # asyncio's selector loops expose these private spellings; some
-    # libraries call them directly.
-    _add_reader = LoopBase.add_reader
-    _add_writer = LoopBase.add_writer
-    _remove_reader = LoopBase.remove_reader
-    _remove_writer = LoopBase.remove_writer
+    # asyncio's own methods, which the network mixin borrows, read this.
+    _debug = property(LoopBase.get_debug)

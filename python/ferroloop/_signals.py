@@ -83,7 +83,7 @@ class SignalsMixin:
             reader.setblocking(False)
             writer.setblocking(False)
             self._signal_sockets = (reader, writer)
-            self.add_reader(reader.fileno(), self._read_signal_numbers)
+            self._add_reader(reader.fileno(), self._read_signal_numbers)
         return self._signal_sockets[1]
 
     def _read_signal_numbers(self):
@@ -120,6 +120,6 @@ class SignalsMixin:
         if self._signal_sockets is not None:
             reader, writer = self._signal_sockets
             self._signal_sockets = None
-            self.remove_reader(reader.fileno())
+            self._remove_reader(reader.fileno())
             reader.close()
             writer.close()

@@ -140,17 +140,17 @@ impl LoopBase {
         slot: Slot,
         callback: Bound<'_, PyAny>,
         args: Bound<'_, PyTuple>,
-    ) -> PyResult<()> {
+    ) -> PyResult<Py<Handle>> {
         let fd = fileobj_to_fd(fileobj)?;
         let this = slf.get();
         this.check_closed()?;
         let fd = fd.ok_or_else(fd_too_large)?;
         let handle = Py::new(slf.py(), Handle::build(slf, callback, args, None)?)?;
-        if let Some(old) = this.watch(fd, slot, handle)? {
+        if let Some(old) = this.watch(fd, slot, handle.clone_ref(slf.py()))? {
             old.bind(slf.py())
                 .call_method0(intern!(slf.py(), "cancel"))?;
         }
-        Ok(())
+        Ok(handle)
     }
 
     fn remove_watcher(
@@ -176,37 +176,39 @@ impl LoopBase {
     }
 }
 
+/// The selector loop's private spellings: no check that a transport owns
+/// the fd (the public `add_reader` and friends, in `_network.py`, add it).
 #[pymethods]
 impl LoopBase {
-    /// Runs `callback(*args)` whenever `fd` is readable.
+    /// Runs `callback(*args)` whenever `fd` is readable; returns the handle.
     #[pyo3(signature = (fd, callback, *args))]
-    fn add_reader(
+    fn _add_reader(
         slf: &Bound<'_, Self>,
         fd: &Bound<'_, PyAny>,
         callback: Bound<'_, PyAny>,
         args: Bound<'_, PyTuple>,
-    ) -> PyResult<()> {
+    ) -> PyResult<Py<Handle>> {
         Self::add_watcher(slf, fd, Slot::Reader, callback, args)
     }
 
-    /// Runs `callback(*args)` whenever `fd` is writable.
+    /// Runs `callback(*args)` whenever `fd` is writable; returns the handle.
     #[pyo3(signature = (fd, callback, *args))]
-    fn add_writer(
+    fn _add_writer(
         slf: &Bound<'_, Self>,
         fd: &Bound<'_, PyAny>,
         callback: Bound<'_, PyAny>,
         args: Bound<'_, PyTuple>,
-    ) -> PyResult<()> {
+    ) -> PyResult<Py<Handle>> {
         Self::add_watcher(slf, fd, Slot::Writer, callback, args)
     }
 
     /// Stops watching `fd` for reading; True if a reader was registered.
-    fn remove_reader(slf: &Bound<'_, Self>, fd: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn _remove_reader(slf: &Bound<'_, Self>, fd: &Bound<'_, PyAny>) -> PyResult<bool> {
         Self::remove_watcher(slf, fd, Slot::Reader)
     }
 
     /// Stops watching `fd` for writing; True if a writer was registered.
-    fn remove_writer(slf: &Bound<'_, Self>, fd: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn _remove_writer(slf: &Bound<'_, Self>, fd: &Bound<'_, PyAny>) -> PyResult<bool> {
         Self::remove_watcher(slf, fd, Slot::Writer)
     }
 }

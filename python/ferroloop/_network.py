@@ -1,0 +1,170 @@
+"""Networking: connections, servers, datagrams, pipes, TLS, sendfile, sock_*.
+
+The orchestration methods (``create_connection`` with happy eyeballs,
+``create_server``, ``start_tls``, ``sendfile``'s fallback, the ``sock_*``
+coroutines, ...) are asyncio's own functions, bound to this loop. They
+validate arguments and raise exactly what the running interpreter's asyncio
+raises, version by version, and they reach the loop only through its public
+methods and the transport-factory hooks defined here. Nothing in asyncio is
+modified: the functions are looked up and stored as attributes of this
+class, as any method is.
+
+The transports the hooks build are where the time goes; the socket transport
+is ferroloop's own (``_transports.py`` on the Rust ``StreamTransport``).
+"""
+
+import os
+import weakref
+from asyncio import base_events, selector_events, sslproto, unix_events
+
+_Base = base_events.BaseEventLoop
+_Selector = selector_events.BaseSelectorEventLoop
+_Unix = unix_events._UnixSelectorEventLoop
+
+
+def init_network_state(loop):
+    """The attributes asyncio's borrowed methods expect on the loop."""
+    # fd -> transport, weakly: add_reader and sock_* refuse an fd that a
+    # live transport owns, and a forgotten transport may still be collected.
+    loop._transports = weakref.WeakValueDictionary()
+    # 3.13's create_unix_server records its sockets here (cleanup_socket).
+    loop._unix_server_sockets = {}
+
+
+class NetworkMixin:
+    """asyncio's network half on ferroloop's transports."""
+
+    # fd watchers, public spelling: checks that no transport owns the fd.
+    _ensure_fd_no_transport = _Selector._ensure_fd_no_transport
+    add_reader = _Selector.add_reader
+    add_writer = _Selector.add_writer
+    remove_reader = _Selector.remove_reader
+    remove_writer = _Selector.remove_writer
+
+    # Connections and servers.
+    create_connection = _Base.create_connection
+    _connect_sock = _Base._connect_sock
+    _ensure_resolved = _Base._ensure_resolved
+    _create_connection_transport = _Base._create_connection_transport
+    create_server = _Base.create_server
+    _create_server_getaddrinfo = _Base._create_server_getaddrinfo
+    connect_accepted_socket = _Base.connect_accepted_socket
+    create_unix_connection = _Unix.create_unix_connection
+    create_unix_server = _Unix.create_unix_server
+    _start_serving = _Selector._start_serving
+    _accept_connection = _Selector._accept_connection
+    _accept_connection2 = _Selector._accept_connection2
+
+    # Datagrams and pipes.
+    create_datagram_endpoint = _Base.create_datagram_endpoint
+    connect_read_pipe = _Base.connect_read_pipe
+    connect_write_pipe = _Base.connect_write_pipe
+
+    # TLS and sendfile.
+    start_tls = _Base.start_tls
+    sendfile = _Base.sendfile
+    _sendfile_fallback = _Base._sendfile_fallback
+    _sendfile_native = _Selector._sendfile_native
+    _check_sendfile_params = _Base._check_sendfile_params
+    sock_sendfile = _Base.sock_sendfile
+    _sock_sendfile_fallback = _Base._sock_sendfile_fallback
+    _sock_sendfile_native = _Unix._sock_sendfile_native
+    _sock_sendfile_native_impl = _Unix._sock_sendfile_native_impl
+    _sock_sendfile_update_filepos = _Unix._sock_sendfile_update_filepos
+    _sock_add_cancellation_callback = _Unix._sock_add_cancellation_callback
+
+    # The sock_* coroutines.
+    sock_recv = _Selector.sock_recv
+    _sock_recv = _Selector._sock_recv
+    _sock_read_done = _Selector._sock_read_done
+    sock_recv_into = _Selector.sock_recv_into
+    _sock_recv_into = _Selector._sock_recv_into
+    sock_recvfrom = _Selector.sock_recvfrom
+    _sock_recvfrom = _Selector._sock_recvfrom
+    sock_recvfrom_into = _Selector.sock_recvfrom_into
+    _sock_recvfrom_into = _Selector._sock_recvfrom_into
+    sock_sendall = _Selector.sock_sendall
+    _sock_sendall = _Selector._sock_sendall
+    sock_sendto = _Selector.sock_sendto
+    _sock_sendto = _Selector._sock_sendto
+    _sock_write_done = _Selector._sock_write_done
+    sock_connect = _Selector.sock_connect
+    _sock_connect = _Selector._sock_connect
+    _sock_connect_cb = _Selector._sock_connect_cb
+    sock_accept = _Selector.sock_accept
+    _sock_accept = _Selector._sock_accept
+
+    def _stop_serving(self, sock):
+        """Stops accepting on a listening socket and closes it; a Unix
+        socket file this loop created is removed if it is still ours."""
+        path = None
+        # Only 3.13's create_unix_server (cleanup_socket=True) records sockets.
+        inode = self._unix_server_sockets.pop(sock, None)
+        if inode is not None:
+            path = sock.getsockname()
+        self._remove_reader(sock.fileno())
+        sock.close()
+        if path is not None:
+            _unlink_if_same_inode(path, inode)
+
+    # Transport factories, called by the methods above.
+
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+        return selector_events._SelectorSocketTransport(
+            self, sock, protocol, waiter, extra, server
+        )
+
+    def _make_ssl_transport(
+        self,
+        rawsock,
+        protocol,
+        sslcontext,
+        waiter=None,
+        *,
+        server_side=False,
+        server_hostname=None,
+        extra=None,
+        server=None,
+        ssl_handshake_timeout=None,
+        ssl_shutdown_timeout=None,
+        call_connection_made=True,
+    ):
+        # TLS is CPython's own: SSLProtocol drives an in-memory ssl.SSLObject
+        # and sits between our socket transport and the user's protocol.
+        ssl_protocol = sslproto.SSLProtocol(
+            self,
+            protocol,
+            sslcontext,
+            waiter,
+            server_side,
+            server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+        self._make_socket_transport(rawsock, ssl_protocol, extra=extra, server=server)
+        return ssl_protocol._app_transport
+
+    def _make_datagram_transport(self, sock, protocol, address=None, waiter=None, extra=None):
+        return selector_events._SelectorDatagramTransport(
+            self, sock, protocol, address, waiter, extra
+        )
+
+    def _make_read_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
+        return unix_events._UnixReadPipeTransport(self, pipe, protocol, waiter, extra)
+
+    def _make_write_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
+        return unix_events._UnixWritePipeTransport(self, pipe, protocol, waiter, extra)
+
+
+def _unlink_if_same_inode(path, inode):
+    """Removes the socket file at `path` unless another one replaced it."""
+    try:
+        if os.stat(path).st_ino == inode:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        base_events.logger.error(
+            "Unable to clean up listening UNIX socket %r: %r", path, err
+        )
+
