@@ -10,12 +10,14 @@ modified: the functions are looked up and stored as attributes of this
 class, as any method is.
 
 The transports the hooks build are where the time goes; the socket transport
-is ferroloop's own (``_transports.py`` on the Rust ``StreamTransport``).
+is ferroloop's own (``_transports.py``, on the Rust ``StreamCore``).
 """
 
 import os
 import weakref
 from asyncio import base_events, selector_events, sslproto, unix_events
+
+from ._transports import SocketTransport
 
 _Base = base_events.BaseEventLoop
 _Selector = selector_events.BaseSelectorEventLoop
@@ -110,9 +112,7 @@ class NetworkMixin:
     # Transport factories, called by the methods above.
 
     def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
-        return selector_events._SelectorSocketTransport(
-            self, sock, protocol, waiter, extra, server
-        )
+        return SocketTransport(self, sock, protocol, waiter, extra, server)
 
     def _make_ssl_transport(
         self,

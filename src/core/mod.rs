@@ -6,6 +6,7 @@
 //! - [`ready_queue`]: callbacks to run, consumed in per-iteration snapshots.
 //! - [`poller`]: level-triggered readiness over the OS poller.
 //! - [`waker`]: coalesced cross-thread wake-ups of a sleeping poller.
+//! - [`write_buffer`]: a transport's pending outgoing bytes.
 
 pub mod clock;
 pub mod poller;
@@ -13,3 +14,4 @@ pub mod ready_queue;
 pub mod sys;
 pub mod timer_heap;
 pub mod waker;
+pub mod write_buffer;

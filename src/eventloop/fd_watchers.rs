@@ -142,11 +142,24 @@ impl LoopBase {
         args: Bound<'_, PyTuple>,
     ) -> PyResult<Py<Handle>> {
         let fd = fileobj_to_fd(fileobj)?;
-        let this = slf.get();
-        this.check_closed()?;
+        slf.get().check_closed()?;
         let fd = fd.ok_or_else(fd_too_large)?;
+        Self::watch_fd(slf, fd, slot, callback, args)
+    }
+
+    /// Runs `callback(*args)` whenever `fd` is ready for `slot`, replacing
+    /// (and cancelling) what was there; returns the new handle. For Rust
+    /// callers that already hold a valid fd (the transports).
+    pub(crate) fn watch_fd(
+        slf: &Bound<'_, Self>,
+        fd: i32,
+        slot: Slot,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+    ) -> PyResult<Py<Handle>> {
+        slf.get().check_closed()?;
         let handle = Py::new(slf.py(), Handle::build(slf, callback, args, None)?)?;
-        if let Some(old) = this.watch(fd, slot, handle.clone_ref(slf.py()))? {
+        if let Some(old) = slf.get().watch(fd, slot, handle.clone_ref(slf.py()))? {
             old.bind(slf.py())
                 .call_method0(intern!(slf.py(), "cancel"))?;
         }
@@ -158,13 +171,22 @@ impl LoopBase {
         fileobj: &Bound<'_, PyAny>,
         slot: Slot,
     ) -> PyResult<bool> {
+        if slf.get().closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(false);
+        }
+        match fileobj_to_fd(fileobj)? {
+            Some(fd) => Self::unwatch_fd(slf, fd, slot),
+            None => Ok(false),
+        }
+    }
+
+    /// Stops watching `fd` for `slot` and cancels the handle; true if one
+    /// was registered. Does nothing on a closed loop, as asyncio.
+    pub(crate) fn unwatch_fd(slf: &Bound<'_, Self>, fd: i32, slot: Slot) -> PyResult<bool> {
         let this = slf.get();
         if this.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(false);
         }
-        let Some(fd) = fileobj_to_fd(fileobj)? else {
-            return Ok(false);
-        };
         match this.unwatch(fd, slot) {
             Some(old) => {
                 old.bind(slf.py())
@@ -176,8 +198,6 @@ impl LoopBase {
     }
 }
 
-/// The selector loop's private spellings: no check that a transport owns
-/// the fd (the public `add_reader` and friends, in `_network.py`, add it).
 #[pymethods]
 impl LoopBase {
     /// Runs `callback(*args)` whenever `fd` is readable; returns the handle.

@@ -1,0 +1,33 @@
+//! Transports: the per-connection objects asyncio protocols talk to.
+//!
+//! - `stream.rs`: `StreamCore`, the Rust half of the TCP/Unix socket
+//!   transport (the Python half, `ferroloop._transports.SocketTransport`,
+//!   is the `asyncio.Transport` users see); the read path.
+//! - `stream_write.rs`: `write` and flow control.
+//! - `stream_state.rs`: closing, pausing, and the GC hooks.
+//! - `buffer.rs`: borrowing the bytes of any bytes-like object.
+
+mod buffer;
+mod stream;
+mod stream_state;
+mod stream_write;
+
+use pyo3::prelude::*;
+
+/// Registers the transport classes on the extension module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<stream::StreamCore>()?;
+    Ok(())
+}
+
+/// True for the exceptions asyncio lets escape protocol callbacks instead of
+/// reporting them: `SystemExit` and `KeyboardInterrupt`.
+pub(crate) fn is_exit(py: Python<'_>, err: &PyErr) -> bool {
+    err.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
+        || err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
+}
+
+/// True for the errors that mean "not now, try when the poller says so".
+pub(crate) fn would_block(err: &std::io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR))
+}
