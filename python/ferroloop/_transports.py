@@ -12,7 +12,6 @@ connection or on rare paths.
 
 import inspect
 import warnings
-
 from asyncio import base_events, constants, futures, transports, trsock
 from asyncio.log import logger
 
