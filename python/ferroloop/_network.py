@@ -17,6 +17,7 @@ import os
 import weakref
 from asyncio import base_events, selector_events, sslproto, unix_events
 
+from ._selector_view import SelectorView
 from ._transports import SocketTransport
 
 _Base = base_events.BaseEventLoop
@@ -35,6 +36,12 @@ def init_network_state(loop):
 
 class NetworkMixin:
     """asyncio's network half on ferroloop's transports."""
+
+    @property
+    def _selector(self):
+        """Read-only view of the fd watchers, as the selector loop's (which
+        drops its selector on close)."""
+        return None if self.is_closed() else SelectorView(self)
 
     # fd watchers, public spelling: checks that no transport owns the fd.
     _ensure_fd_no_transport = _Selector._ensure_fd_no_transport

@@ -232,3 +232,27 @@ impl LoopBase {
         Self::remove_watcher(slf, fd, Slot::Writer)
     }
 }
+
+#[pymethods]
+impl LoopBase {
+    /// `(reader handle, writer handle)` registered for `fd` (either may be
+    /// None), or None when the fd is not watched. Backs the read-only
+    /// `_selector` view that code written for the selector loop inspects.
+    fn _fd_handles(
+        &self,
+        py: Python<'_>,
+        fd: i32,
+    ) -> Option<(Option<Py<Handle>>, Option<Py<Handle>>)> {
+        let fds = self.fds.lock();
+        let watch = fds.get(&fd)?;
+        Some((
+            watch.reader.as_ref().map(|h| h.clone_ref(py)),
+            watch.writer.as_ref().map(|h| h.clone_ref(py)),
+        ))
+    }
+
+    /// Every watched fd.
+    fn _watched_fds(&self) -> Vec<i32> {
+        self.fds.lock().keys().copied().collect()
+    }
+}
