@@ -1,8 +1,7 @@
 """``ferroloop.Loop``: the Rust ``LoopBase`` plus the Python mixins, as an
 ``asyncio.AbstractEventLoop``.
 
-Methods not provided by either (subprocesses, for now) fall through to
-``AbstractEventLoop``, which raises ``NotImplementedError``.
+Each mixin is one area of the asyncio API, in its own module.
 """
 
 import asyncio
@@ -16,6 +15,7 @@ from ._ferroloop import LoopBase
 from ._network import NetworkMixin, init_network_state
 from ._running import RunningMixin, init_running_state
 from ._signals import SignalsMixin
+from ._subprocess import SubprocessMixin, init_subprocess_state
 
 # 3.11's C Task schedules its steps with getattr(loop, "call_soon")(...);
 # 3.12 switched to PyObject_VectorcallMethod, which binds nothing.
@@ -35,6 +35,7 @@ class Loop(
     ExecutorsMixin,
     SignalsMixin,
     NetworkMixin,
+    SubprocessMixin,
     LoopBase,
     asyncio.AbstractEventLoop,
 ):
@@ -43,6 +44,7 @@ class Loop(
     def __init__(self):
         init_running_state(self)
         init_network_state(self)
+        init_subprocess_state(self)
         self._exception_handler = None
         self._default_executor = None
         self._executor_shutdown_called = False

@@ -103,6 +103,7 @@ class RunningMixin:
         if self.get_debug():
             logger.debug("Close %r", self)
         self._close_signal_handling()
+        self._close_child_watching()
         self._close_core()
         self._executor_shutdown_called = True
         executor = self._default_executor
