@@ -74,4 +74,3 @@ def listening_socket():
     sock.listen(128)
     yield sock
     sock.close()
-
