@@ -11,10 +11,22 @@ turns that into a failure, so CI cannot pass by skipping.
 """
 
 import asyncio
+import importlib.util
 import os
 import socket
 
 import pytest
+
+# Say how to get the libraries, rather than fail on the first import.
+_LIBRARIES = (
+    "aiohttp", "asyncpg", "h11", "httptools", "httpx", "redis", "starlette", "uvicorn", "websockets"
+)  # fmt: skip
+_missing = [name for name in _LIBRARIES if importlib.util.find_spec(name) is None]
+if _missing:
+    raise ImportError(
+        f"the integration tests need {', '.join(_missing)}: install them with "
+        "`scripts/integration-deps.sh <python version>` (tests/integration/requirements.txt)"
+    )
 
 HOST = "127.0.0.1"
 PG_PORT = int(os.environ.get("FERROLOOP_PG_PORT", "55432"))
