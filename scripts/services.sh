@@ -10,7 +10,7 @@
 #   FERROLOOP_PG_PORT=55432  FERROLOOP_REDIS_PORT=56379
 #   FERROLOOP_SERVICES_DIR=/tmp/ferroloop-services
 # PostgreSQL: database ferroloop_test, user ferroloop, password ferroloop,
-# password (SCRAM) authentication over TCP.
+# password (SCRAM) authentication over TCP, TLS offered (self-signed).
 set -euo pipefail
 
 pg_port="${FERROLOOP_PG_PORT:-55432}"
@@ -33,6 +33,7 @@ install_packages() {
     local missing=()
     pg_bin >/dev/null || missing+=(postgresql)
     command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v openssl >/dev/null || missing+=(openssl)
     [ ${#missing[@]} -eq 0 ] && return
     log "installing ${missing[*]} from Debian"
     export DEBIAN_FRONTEND=noninteractive
@@ -46,8 +47,14 @@ start_postgres() {
     local bin
     bin=$(pg_bin)
     mkdir -p "$pg_data" "$pg_sock"
+    # A self-signed certificate, so clients can also connect with TLS
+    # (asyncpg's STARTTLS-like upgrade of the connection).
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$base/pg/server.key" -out "$base/pg/server.crt" -days 30 \
+        -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
     chown -R postgres:postgres "$base/pg"
     chmod 700 "$pg_data"
+    chmod 600 "$base/pg/server.key"
     # Local (unix socket) connections are trusted so this script can set up
     # the test role; TCP connections need the password, as asyncpg sends it.
     as_postgres "$bin/initdb" -D "$pg_data" -U postgres --auth-local=trust \
@@ -57,6 +64,7 @@ start_postgres() {
     as_postgres "$bin/pg_ctl" -D "$pg_data" -l "$base/pg/server.log" -w -t 60 \
         -o "-p $pg_port -c listen_addresses=127.0.0.1 -k $pg_sock" \
         -o "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        -o "-c ssl=on -c ssl_cert_file=$base/pg/server.crt -c ssl_key_file=$base/pg/server.key" \
         start >/dev/null
     as_postgres psql -q -h "$pg_sock" -p "$pg_port" -U postgres -d postgres \
         -v ON_ERROR_STOP=1 >/dev/null <<'SQL'

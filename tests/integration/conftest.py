@@ -11,9 +11,12 @@ turns that into a failure, so CI cannot pass by skipping.
 """
 
 import asyncio
+import dataclasses
 import importlib.util
 import os
 import socket
+import ssl
+import subprocess
 
 import pytest
 
@@ -67,7 +70,11 @@ def _require_service(name, port):
 def postgres():
     """Connection keywords for asyncpg.connect / create_pool."""
     _require_service("PostgreSQL", PG_PORT)
-    return dict(host=HOST, port=PG_PORT, user=PG_USER, password=PG_PASSWORD, database=PG_DATABASE)
+    # ssl=False: asyncpg's default ("prefer") would go through TLS, as the
+    # server offers it; tests that want TLS ask for it.
+    return dict(
+        host=HOST, port=PG_PORT, user=PG_USER, password=PG_PASSWORD, database=PG_DATABASE, ssl=False
+    )
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +93,33 @@ def listening_socket():
     sock.listen(128)
     yield sock
     sock.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Tls:
+    certfile: str
+    keyfile: str
+
+    def server_context(self):
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.certfile, self.keyfile)
+        return context
+
+    def client_context(self):
+        """Verifies the server's certificate and host name (127.0.0.1)."""
+        return ssl.create_default_context(cafile=self.certfile)
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 and localhost, made by the
+    openssl command (Debian's openssl package)."""
+    directory = tmp_path_factory.mktemp("tls")
+    certfile, keyfile = str(directory / "cert.pem"), str(directory / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", keyfile, "-out", certfile, "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return Tls(certfile, keyfile)

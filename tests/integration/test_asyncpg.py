@@ -208,3 +208,25 @@ def test_pool_concurrent_queries(run, postgres):
     assert distinct_backends == 5
     assert doubled == [2 * w for w in range(40)]
     assert counts == [(w, 10) for w in range(40)]
+
+
+def test_tls_connection(run, postgres):
+    """ssl="require": asyncpg asks the server for TLS and upgrades the open
+    connection (loop.start_tls); the server's certificate is self-signed, so
+    it is not verified. Everything after that goes through TLS."""
+
+    async def main():
+        conn = await asyncpg.connect(**{**postgres, "ssl": "require"})
+        try:
+            encrypted = await conn.fetchval(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            )
+            rows = await conn.fetch("SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g")
+            await conn.execute("CREATE TEMP TABLE t (v bytea)")
+            await conn.executemany("INSERT INTO t VALUES ($1)", [(bytes(1000),)] * 200)
+            total = await conn.fetchval("SELECT sum(length(v)) FROM t")
+        finally:
+            await conn.close()
+        return encrypted, len(rows), rows[-1][0], total
+
+    assert run(main()) == (True, 20000, 20000, 200 * 1000)

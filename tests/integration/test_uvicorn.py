@@ -23,11 +23,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 HTTP_IMPLEMENTATIONS = ["httptools", "h11"]
 
 
-async def serve_and(http, sock, client_code):
+async def serve_and(http, sock, client_code, **options):
     """Serves the app with uvicorn on the listening socket, runs
     client_code(base_url) against it, then has uvicorn shut down as on
-    Ctrl-C (should_exit) and checks it finished."""
-    config = uvicorn.Config(app, http=http, lifespan="on", log_level="warning")
+    Ctrl-C (should_exit) and checks it finished. Keywords go to uvicorn's
+    Config (ssl_certfile/ssl_keyfile make it serve HTTPS)."""
+    config = uvicorn.Config(app, http=http, lifespan="on", log_level="warning", **options)
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     # uvicorn has no "started" event to await; poll its flag, and stop
@@ -38,8 +39,9 @@ async def serve_and(http, sock, client_code):
         serving.result()
         raise AssertionError("uvicorn stopped before it started serving")
     host, port = sock.getsockname()
+    scheme = "https" if "ssl_certfile" in options else "http"
     try:
-        return await client_code(f"http://{host}:{port}")
+        return await client_code(f"{scheme}://{host}:{port}")
     finally:
         server.should_exit = True
         await serving
@@ -105,6 +107,25 @@ def test_websocket_route(run, listening_socket, http):
     assert text == "cba"
     assert binary == blob[::-1]
     assert close_code == 1000
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLEMENTATIONS)
+def test_https(run, listening_socket, http, tls):
+    data = os.urandom(512 * 1024)
+
+    async def client(base):
+        async with httpx.AsyncClient(base_url=base, verify=tls.client_context()) as http_client:
+            info = (await http_client.get("/info", params={"n": 1})).json()
+            echoed = (await http_client.post("/echo", content=data)).content
+        return info["n"], echoed
+
+    n, echoed = run(
+        serve_and(
+            http, listening_socket, client, ssl_certfile=tls.certfile, ssl_keyfile=tls.keyfile
+        )
+    )
+    assert n == 1
+    assert echoed == data
 
 
 def free_port():

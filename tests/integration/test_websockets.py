@@ -116,3 +116,23 @@ def test_many_concurrent_clients(run):
     done, server_codes = run(with_server(client))
     assert done == list(range(25))
     assert server_codes == [1000] * 25
+
+
+def test_tls(run, tls):
+    big = os.urandom(MiB)
+
+    async def main():
+        async with websockets.serve(
+            handler, "127.0.0.1", 0, ssl=tls.server_context(), max_size=4 * MiB
+        ) as server:
+            server.closed_codes = []
+            port = server.sockets[0].getsockname()[1]
+            url = f"wss://127.0.0.1:{port}"
+            async with websockets.connect(url, ssl=tls.client_context(), max_size=4 * MiB) as ws:
+                await ws.send("secret")
+                text = await ws.recv()
+                await ws.send(big)
+                binary = await ws.recv()
+        return text, binary, ws.close_code, server.closed_codes
+
+    assert run(main()) == ("secret", big, 1000, [1000])
