@@ -232,3 +232,35 @@ def test_read_timeout(run):
                 return await resp.text()
 
     assert run(serve_and(client)) == "late"
+
+
+def test_connection_close_after_large_responses(run):
+    """force_close: one connection per request, the server closing each
+    right after a 1 MiB response, which must arrive whole before the close."""
+    data = os.urandom(1024 * 1024)
+
+    async def client(base, app):
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            bodies = []
+            for _ in range(5):
+                async with session.post(f"{base}/echo", data=data) as resp:
+                    assert resp.headers.get("Connection", "").lower() == "close"
+                    bodies.append(await resp.read())
+            return bodies
+
+    assert run(serve_and(client)) == [data] * 5
+
+
+def test_many_simultaneous_connections(run):
+    async def client(base, app):
+        # No connection limit: every request gets a connection of its own.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+            async def get(i):
+                async with session.get(f"{base}/hello", params={"name": str(i)}) as resp:
+                    return await resp.text()
+
+            return await asyncio.gather(*(get(i) for i in range(150)))
+
+    assert run(serve_and(client)) == [f"hello {i}" for i in range(150)]

@@ -230,3 +230,27 @@ def test_tls_connection(run, postgres):
         return encrypted, len(rows), rows[-1][0], total
 
     assert run(main()) == (True, 20000, 20000, 200 * 1000)
+
+
+def test_server_terminates_backend(run, postgres):
+    """pg_terminate_backend ends a connection from the server side: the
+    client notices on its own (its termination listener runs), the
+    connection is closed, and querying it fails."""
+
+    async def main():
+        victim = await asyncpg.connect(**postgres)
+        admin = await asyncpg.connect(**postgres)
+        terminated = asyncio.get_running_loop().create_future()
+        victim.add_termination_listener(lambda conn: terminated.set_result(conn is victim))
+        try:
+            pid = await victim.fetchval("SELECT pg_backend_pid()")
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+            noticed = await terminated
+            with pytest.raises(asyncpg.InterfaceError):
+                await victim.fetchval("SELECT 1")
+            return noticed, victim.is_closed(), await admin.fetchval("SELECT 2")
+        finally:
+            victim.terminate()
+            await admin.close()
+
+    assert run(main()) == (True, True, 2)

@@ -6,6 +6,9 @@ import uuid
 
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 
 @pytest.fixture
@@ -130,3 +133,57 @@ def test_many_concurrent_commands(run, redis_url, key):
     counter, values = run(main())
     assert counter == "500"
     assert values == [f"v{i}" for i in range(200)]
+
+
+def test_large_pipeline(run, redis_url, key):
+    """Thousands of commands written at once and their replies read back:
+    far more than one socket buffer in each direction."""
+    values = [os.urandom(512) for _ in range(3000)]
+
+    async def main():
+        r = connected(redis_url)
+        try:
+            async with r.pipeline(transaction=False) as pipe:
+                for i, value in enumerate(values):
+                    pipe.set(key(f"p{i}"), value)
+                set_results = await pipe.execute()
+            got = await r.mget([key(f"p{i}") for i in range(len(values))])
+            await r.delete(*(key(f"p{i}") for i in range(len(values))))
+        finally:
+            await r.aclose()
+        return set_results, got
+
+    set_results, got = run(main())
+    assert set_results == [True] * len(values)
+    assert got == values
+
+
+def test_server_closes_connection(run, redis_url, key):
+    """CLIENT KILL closes our connection from the server side: the next
+    command on it fails with a connection error (no retries configured, so
+    none hides it), and the one after that runs on a new connection."""
+
+    async def main():
+        r = connected(
+            redis_url,
+            decode_responses=True,
+            single_connection_client=True,
+            retry=Retry(NoBackoff(), 0),
+        )
+        admin = connected(redis_url, decode_responses=True)
+        try:
+            first_id = await r.client_id()
+            assert await admin.client_kill_filter(_id=first_id) == 1
+            with pytest.raises(redis.exceptions.ConnectionError):
+                await r.set(key("lost"), "never")
+            await r.set(key("after"), "ok")
+            value = await r.get(key("after"))
+            second_id = await r.client_id()
+            await r.delete(key("after"))
+            lost = await r.exists(key("lost"))
+        finally:
+            await admin.aclose()
+            await r.aclose()
+        return value, lost, first_id != second_id
+
+    assert run(main()) == ("ok", 0, True)

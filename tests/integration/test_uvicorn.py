@@ -92,6 +92,24 @@ def test_post_large_body(run, listening_socket, http):
 
 
 @pytest.mark.parametrize("http", HTTP_IMPLEMENTATIONS)
+def test_connection_close(run, listening_socket, http):
+    """`Connection: close` on every request: uvicorn closes the connection
+    right after each response, which must still arrive whole."""
+    data = os.urandom(1024 * 1024)
+
+    async def client(base):
+        async with httpx.AsyncClient(base_url=base, headers={"Connection": "close"}) as c:
+            bodies = [(await c.post("/echo", content=data)).content for _ in range(4)]
+            async with c.stream("GET", "/stream") as resp:
+                streamed = b"".join([chunk async for chunk in resp.aiter_bytes()])
+        return bodies, streamed
+
+    bodies, streamed = run(serve_and(http, listening_socket, client))
+    assert bodies == [data] * 4
+    assert streamed == b"".join(stream_chunk(i) for i in range(STREAM_CHUNKS))
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLEMENTATIONS)
 def test_websocket_route(run, listening_socket, http):
     blob = os.urandom(200 * 1024)
 
