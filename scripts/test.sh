@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, the Rust core's unit tests, and for every
-# supported Python: the project's pytest suite (ferroloop and stock asyncio)
-# and CPython's own test_asyncio against ferroloop (tests/cpython).
+# supported Python: the project's pytest suite (ferroloop and stock asyncio),
+# CPython's own test_asyncio against ferroloop (tests/cpython), and the
+# integration tests (tests/integration: real libraries against real servers,
+# PostgreSQL and Redis started here by scripts/services.sh).
 # Usage: scripts/test.sh [3.11 3.12 3.13]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,12 @@ cargo clippy --quiet --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --quiet --lib
 
+echo "== services (PostgreSQL, Redis)"
+trap 'scripts/services.sh stop' EXIT
+scripts/services.sh start
+# A test whose server is unreachable fails instead of skipping.
+export FERROLOOP_REQUIRE_SERVICES=1
+
 status=0
 for version in "${versions[@]}"; do
     echo "== python $version: build"
@@ -22,7 +30,10 @@ for version in "${versions[@]}"; do
         "$(dirname "$python")/ruff" check python tests bench examples
     fi
     echo "== python $version: pytest"
-    "$python" -m pytest -q tests --ignore=tests/cpython || status=1
+    "$python" -m pytest -q tests --ignore=tests/cpython --ignore=tests/integration || status=1
+    echo "== python $version: integration tests"
+    scripts/integration-deps.sh "$version" >/dev/null
+    "$python" -m pytest -q tests/integration || status=1
     echo "== python $version: CPython test_asyncio on ferroloop"
     "$python" tests/cpython/run.py -j 2 || status=1
 done
