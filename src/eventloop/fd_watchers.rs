@@ -233,16 +233,15 @@ impl LoopBase {
     }
 }
 
+/// The reader and writer handles of one fd, either possibly absent.
+type WatchHandles = (Option<Py<Handle>>, Option<Py<Handle>>);
+
 #[pymethods]
 impl LoopBase {
     /// `(reader handle, writer handle)` registered for `fd` (either may be
     /// None), or None when the fd is not watched. Backs the read-only
     /// `_selector` view that code written for the selector loop inspects.
-    fn _fd_handles(
-        &self,
-        py: Python<'_>,
-        fd: i32,
-    ) -> Option<(Option<Py<Handle>>, Option<Py<Handle>>)> {
+    fn _fd_handles(&self, py: Python<'_>, fd: i32) -> Option<WatchHandles> {
         let fds = self.fds.lock();
         let watch = fds.get(&fd)?;
         Some((
