@@ -13,10 +13,12 @@ The transports the hooks build are where the time goes; the socket transport
 is ferroloop's own (``_transports.py``, on the Rust ``StreamCore``).
 """
 
+import functools
 import os
 import weakref
 from asyncio import base_events, selector_events, sslproto, unix_events
 
+from ._ferroloop import sock_recv_into_now, sock_recv_now
 from ._selector_view import SelectorView
 from ._transports import SocketTransport
 
@@ -44,7 +46,6 @@ class NetworkMixin:
         return None if self.is_closed() else SelectorView(self)
 
     # fd watchers, public spelling: checks that no transport owns the fd.
-    _ensure_fd_no_transport = _Selector._ensure_fd_no_transport
     add_reader = _Selector.add_reader
     add_writer = _Selector.add_writer
     remove_reader = _Selector.remove_reader
@@ -82,11 +83,9 @@ class NetworkMixin:
     _sock_sendfile_update_filepos = _Unix._sock_sendfile_update_filepos
     _sock_add_cancellation_callback = _Unix._sock_add_cancellation_callback
 
-    # The sock_* coroutines.
-    sock_recv = _Selector.sock_recv
+    # The sock_* coroutines (sock_recv and sock_recv_into are below).
     _sock_recv = _Selector._sock_recv
     _sock_read_done = _Selector._sock_read_done
-    sock_recv_into = _Selector.sock_recv_into
     _sock_recv_into = _Selector._sock_recv_into
     sock_recvfrom = _Selector.sock_recvfrom
     _sock_recvfrom = _Selector._sock_recvfrom
@@ -102,6 +101,52 @@ class NetworkMixin:
     _sock_connect_cb = _Selector._sock_connect_cb
     sock_accept = _Selector.sock_accept
     _sock_accept = _Selector._sock_accept
+
+    def _ensure_fd_no_transport(self, fd):
+        """Raises RuntimeError if a transport that is not closing owns `fd`,
+        as the selector loop does (same messages), without its KeyError
+        round trip: sock_recv calls this each time it has to wait."""
+        fileno = fd
+        if not isinstance(fileno, int):
+            try:
+                fileno = int(fileno.fileno())
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError(f"Invalid file object: {fd!r}") from None
+        ref = self._transports.data.get(fileno)
+        transport = ref() if ref is not None else None
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
+
+    async def sock_recv(self, sock, n):
+        """Receive up to `n` bytes from the non-blocking socket `sock`."""
+        base_events._check_ssl_socket(sock)
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        data = sock_recv_now(sock, n)
+        if data is not None:
+            return data
+        return await self._sock_read_later(sock, self._sock_recv, n)
+
+    async def sock_recv_into(self, sock, buf):
+        """Receive into the writable buffer `buf`; returns the byte count."""
+        base_events._check_ssl_socket(sock)
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        nbytes = sock_recv_into_now(sock, buf)
+        if nbytes is not None:
+            return nbytes
+        return await self._sock_read_later(sock, self._sock_recv_into, buf)
+
+    def _sock_read_later(self, sock, reader, arg):
+        """A future that `reader(fut, sock, arg)` completes once `sock` is
+        readable; the reader is removed when the future is done, cancelled
+        included (asyncio's second half of sock_recv)."""
+        fut = self.create_future()
+        fd = sock.fileno()
+        self._ensure_fd_no_transport(fd)
+        handle = self._add_reader(fd, reader, fut, sock, arg)
+        fut.add_done_callback(functools.partial(self._sock_read_done, fd, handle=handle))
+        return fut
 
     def _stop_serving(self, sock):
         """Stops accepting on a listening socket and closes it; a Unix

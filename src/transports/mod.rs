@@ -6,8 +6,12 @@
 //! - `stream_write.rs`: `write` and flow control.
 //! - `stream_state.rs`: closing, pausing, and the GC hooks.
 //! - `buffer.rs`: borrowing the bytes of any bytes-like object.
+//! - `recv.rs`: non-blocking reads shared by the transport and `sock_ops`.
+//! - `sock_ops.rs`: the try-at-once halves of `sock_recv`/`sock_recv_into`.
 
 mod buffer;
+mod recv;
+mod sock_ops;
 mod stream;
 mod stream_state;
 mod stream_write;
@@ -17,6 +21,7 @@ use pyo3::prelude::*;
 /// Registers the transport classes on the extension module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::StreamCore>()?;
+    sock_ops::register(m)?;
     Ok(())
 }
 
@@ -25,9 +30,4 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 pub(crate) fn is_exit(py: Python<'_>, err: &PyErr) -> bool {
     err.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
         || err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
-}
-
-/// True for the errors that mean "not now, try when the poller says so".
-pub(crate) fn would_block(err: &std::io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR))
 }

@@ -9,29 +9,19 @@
 //! running and no Python object dropped (see `eventloop/mod.rs`).
 
 use super::buffer::BufferView;
-use super::{is_exit, would_block};
-use crate::core::sys::check;
+use super::is_exit;
+use super::recv::{recv_bytes, recv_into, Received, MAX_READ};
 use crate::core::write_buffer::WriteBuffer;
 use crate::errors::os_error;
 use crate::eventloop::{LoopBase, Slot};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::PyTuple;
 use pyo3::{intern, PyTraverseError, PyVisit};
-use std::cell::RefCell;
-
-/// Bytes asked of `recv` per read, as asyncio's `max_size`.
-const MAX_READ: usize = 256 * 1024;
 
 /// asyncio's default write-buffer limits.
 pub(crate) const DEFAULT_HIGH_WATER: usize = 64 * 1024;
-
-thread_local! {
-    /// Where reads land before being copied into a `bytes` of the exact
-    /// size: one per thread, since loops on one thread run one at a time.
-    static READ_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
 
 /// Everything a transport knows; see asyncio's `_SelectorTransport`.
 pub(crate) struct StreamState {
@@ -85,30 +75,6 @@ fn buffered_protocol_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         Ok(py.import("asyncio")?.getattr("BufferedProtocol")?.unbind())
     })
     .map(|t| t.bind(py))
-}
-
-/// What a read produced, decided under no lock.
-enum ReadOutcome {
-    /// Nothing to read after all.
-    Nothing,
-    /// The peer closed its side.
-    Eof,
-    /// `n` bytes arrived.
-    Data(usize),
-}
-
-/// One `recv` into `ptr[..len]`.
-fn recv_into(fd: i32, ptr: *mut u8, len: usize) -> std::io::Result<ReadOutcome> {
-    // SAFETY: the callers pass a writable region of `len` bytes that stays
-    // valid and unaliased for the call (a thread-local Vec, or a buffer view
-    // borrowed from the protocol and held across the call).
-    let n = check(unsafe { libc::recv(fd, ptr.cast(), len, 0) });
-    match n {
-        Ok(0) => Ok(ReadOutcome::Eof),
-        Ok(n) => Ok(ReadOutcome::Data(n as usize)),
-        Err(e) if would_block(&e) => Ok(ReadOutcome::Nothing),
-        Err(e) => Err(e),
-    }
 }
 
 /// What a callback needs to talk to the world, cloned out of the lock.
@@ -183,19 +149,9 @@ impl StreamCore {
         outer: &Py<PyAny>,
     ) -> PyResult<()> {
         let py = slf.py();
-        let read = READ_BUFFER.with_borrow_mut(|buf| {
-            if buf.len() < MAX_READ {
-                buf.resize(MAX_READ, 0);
-            }
-            match recv_into(fd, buf.as_mut_ptr(), MAX_READ) {
-                Ok(ReadOutcome::Data(n)) => Ok(Some(PyBytes::new(py, &buf[..n]))),
-                Ok(ReadOutcome::Eof) => Ok(None),
-                Ok(ReadOutcome::Nothing) => Err(None),
-                Err(e) => Err(Some(e)),
-            }
-        });
+        let read = recv_bytes(py, fd, MAX_READ);
         match read {
-            Ok(Some(data)) => {
+            Ok(Received::Data(data)) => {
                 if let Err(err) = protocol
                     .bind(py)
                     .call_method1(intern!(py, "data_received"), (data,))
@@ -209,9 +165,9 @@ impl StreamCore {
                 }
                 Ok(())
             }
-            Ok(None) => Self::on_eof(slf, protocol, outer),
-            Err(None) => Ok(()),
-            Err(Some(e)) => Self::fatal_error(
+            Ok(Received::Eof) => Self::on_eof(slf, protocol, outer),
+            Ok(Received::WouldBlock) => Ok(()),
+            Err(e) => Self::fatal_error(
                 py,
                 outer,
                 os_error(e),
@@ -253,7 +209,7 @@ impl StreamCore {
         let outcome = BufferView::new(&buf, true)
             .and_then(|mut view| recv_into(fd, view.as_mut_ptr(), view.len()).map_err(os_error));
         match outcome {
-            Ok(ReadOutcome::Data(n)) => {
+            Ok(Received::Data(n)) => {
                 if let Err(err) = protocol.call_method1(intern!(py, "buffer_updated"), (n,)) {
                     Self::fatal_error(
                         py,
@@ -264,8 +220,8 @@ impl StreamCore {
                 }
                 Ok(())
             }
-            Ok(ReadOutcome::Eof) => Self::on_eof(slf, protocol.as_unbound(), outer),
-            Ok(ReadOutcome::Nothing) => Ok(()),
+            Ok(Received::Eof) => Self::on_eof(slf, protocol.as_unbound(), outer),
+            Ok(Received::WouldBlock) => Ok(()),
             Err(err) => Self::fatal_error(py, outer, err, "Fatal read error on socket transport"),
         }
     }

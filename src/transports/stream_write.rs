@@ -7,8 +7,9 @@
 //! pending bytes in one `send`.
 
 use super::buffer::BufferView;
+use super::is_exit;
+use super::recv::would_block;
 use super::stream::{Parts, StreamCore};
-use super::{is_exit, would_block};
 use crate::core::sys::check;
 use crate::errors::os_error;
 use crate::eventloop::{LoopBase, Slot};
