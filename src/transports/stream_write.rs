@@ -51,9 +51,10 @@ fn check_bytes_like(data: &Bound<'_, PyAny>) -> PyResult<()> {
     {
         return Ok(());
     }
+    // The name as Python's repr() quotes it ('str'), as asyncio's f-string.
     Err(PyTypeError::new_err(format!(
-        "data argument must be a bytes-like object, not {:?}",
-        data.get_type().name()?.to_string()
+        "data argument must be a bytes-like object, not {}",
+        data.get_type().name()?.repr()?
     )))
 }
 
