@@ -724,7 +724,10 @@ def test_create_connection_with_sock(loop):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"host": "127.0.0.1", "port": 1, "sock": True}, "host/port and sock can not be specified at the same time"),
+        (
+            {"host": "127.0.0.1", "port": 1, "sock": True},
+            "host/port and sock can not be specified at the same time",
+        ),
         ({}, "host and port was not specified and no sock specified"),
         (
             {"host": "127.0.0.1", "port": 1, "ssl_handshake_timeout": 1.0},
