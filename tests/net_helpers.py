@@ -11,6 +11,7 @@ import gc
 import os
 import socket
 import ssl
+import struct
 import sys
 
 import pytest
@@ -423,3 +424,8 @@ def write_until_buffered(transport, chunk_size=256 * 1024, limit=512):
         if transport.get_write_buffer_size() > 0:
             return bytes(written)
     raise AssertionError("the kernel took everything: peer is reading?")
+
+
+def rst_on_close(sock):
+    """SO_LINGER 0: closing `sock` sends a RST instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

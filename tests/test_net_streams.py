@@ -2,7 +2,6 @@
 
 import asyncio
 import hashlib
-import socket
 
 import net_helpers as net
 import pytest
@@ -276,8 +275,7 @@ def test_drain_after_peer_reset_raises(loop):
         accepted = asyncio.get_running_loop().create_future()
 
         async def handler(reader, writer):
-            sock = writer.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            net.rst_on_close(writer.get_extra_info("socket"))
             writer.transport.abort()
             accepted.set_result(None)
 
@@ -302,8 +300,7 @@ def test_drain_after_peer_reset_raises(loop):
 def test_reader_sees_connection_reset(loop):
     async def main():
         async def handler(reader, writer):
-            sock = writer.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            net.rst_on_close(writer.get_extra_info("socket"))
             writer.transport.abort()
 
         server, addr, tasks = await start(loop, handler)
