@@ -10,8 +10,8 @@ from net_helpers import RecordingProtocol, run
 
 
 @pytest.fixture(autouse=True)
-def _no_fd_leak(loop):
-    with net.no_fd_leak(loop):
+def _no_fd_leak(loop, request):
+    with net.no_fd_leak(loop, request.session):
         yield
 
 

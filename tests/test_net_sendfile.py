@@ -13,8 +13,8 @@ DATA = net.payload(3 * 1024 * 1024 + 17, seed=21)
 
 
 @pytest.fixture(autouse=True)
-def _no_fd_leak(loop):
-    with net.no_fd_leak(loop):
+def _no_fd_leak(loop, request):
+    with net.no_fd_leak(loop, request.session):
         yield
 
 

@@ -13,8 +13,8 @@ from net_helpers import EchoProtocol, RecordingProtocol, run
 
 
 @pytest.fixture(autouse=True)
-def _no_fd_leak(loop):
-    with net.no_fd_leak(loop):
+def _no_fd_leak(loop, request):
+    with net.no_fd_leak(loop, request.session):
         yield
 
 
