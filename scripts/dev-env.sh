@@ -10,7 +10,7 @@ if [ ! -x "$venv/bin/python" ]; then
     "$(scripts/python-for.sh "$version")" -m venv "$venv" >&2
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-    "maturin>=1.5,<2" pytest ruff >&2
+    "maturin>=1.5,<2" pytest ruff trustme >&2
 rm -rf "dist/$version"
 "$venv/bin/maturin" build --release -q -i "$venv/bin/python" -o "dist/$version" >&2
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall \
