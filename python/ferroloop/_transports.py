@@ -11,6 +11,7 @@ connection or on rare paths.
 """
 
 import inspect
+import sys
 import warnings
 from asyncio import base_events, constants, futures, transports, trsock
 from asyncio.log import logger
@@ -19,6 +20,10 @@ from ._ferroloop import StreamCore
 
 # 3.13's Server tracks its transports (for close_clients); before, it counts.
 _SERVER_TRACKS_TRANSPORTS = "transport" in inspect.signature(base_events.Server._attach).parameters
+
+
+# 3.12 gave writelines() its own checks and messages; before, it was write().
+_WRITELINES_CHECKS_ITSELF = sys.version_info >= (3, 12)
 
 
 def _attach_to_server(server, transport):
@@ -141,7 +146,17 @@ class SocketTransport(transports._FlowControlMixin):
 
     def writelines(self, list_of_data):
         # One write of the joined data: the same bytes in one send, and the
-        # same checks, errors and flow control as write().
+        # flow control of write().
+        if _WRITELINES_CHECKS_ITSELF:
+            core = self._core
+            if core._eof:
+                raise RuntimeError("Cannot call writelines() after write_eof()")
+            if core._empty_waiter is not None:
+                raise RuntimeError("unable to writelines; sendfile is in progress")
+            if not list_of_data:
+                return
+            # memoryview() raises asyncio's TypeError for a bad item.
+            list_of_data = map(memoryview, list_of_data)
         self.write(b"".join(list_of_data))
 
     def get_write_buffer_size(self):
