@@ -162,7 +162,13 @@ class SocketTransport(transports._FlowControlMixin):
     def get_write_buffer_size(self):
         return self._core.get_write_buffer_size()
 
+    # The marks exactly as given (any numbers, as asyncio keeps them); the
+    # core compares against whole byte counts.
+    _exact_limits = None
+
     def get_write_buffer_limits(self):
+        if self._exact_limits is not None:
+            return self._exact_limits
         return self._core.get_write_buffer_limits()
 
     def set_write_buffer_limits(self, high=None, low=None):
@@ -172,7 +178,12 @@ class SocketTransport(transports._FlowControlMixin):
             low = high // 4
         if not high >= low >= 0:
             raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._core._set_write_buffer_limits(high, low)
+        self._exact_limits = (low, high)
+        # Byte counts are whole: size > 10.5 iff size > 10, size <= 2.5 iff
+        # size <= 2; beyond a machine word a mark can never be reached.
+        self._core._set_write_buffer_limits(
+            int(min(high, sys.maxsize)), int(min(low, sys.maxsize))
+        )
 
     # Called by the core and by asyncio's own code (sslproto, sendfile).
 
