@@ -54,7 +54,8 @@ def wait_until_reaped(pids, timeout=5.0):
     more; returns the ones that still are, with their state letters."""
     deadline = time.monotonic() + timeout
     while True:
-        left = {pid: proc_stat(pid)[0] for pid in pids if is_our_child(pid)}
+        stats = {pid: proc_stat(pid) for pid in pids}  # one read each: no race
+        left = {pid: st[0] for pid, st in stats.items() if st and st[1] == os.getpid()}
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.01)
