@@ -147,15 +147,6 @@ def test_communicate_with_child_that_stops_reading(loop):
     assert run(loop, main()) == (b"0123456789", None, 0)
 
 
-def test_communicate_with_child_that_exits_without_reading(loop):
-    async def main():
-        proc = await asyncio.create_subprocess_exec(
-            SH, "-c", "exec 0<&-; echo bye", stdin=PIPE, stdout=PIPE)
-        out, _ = await proc.communicate(b"x" * 4_000_000)
-        return out, proc.returncode
-
-    assert run(loop, main()) == (b"bye\n", 0)
-
 
 def _record_handler_calls(loop):
     calls = []

@@ -2,9 +2,8 @@
 object, its stream pipes, communicate() and wait()."""
 
 import asyncio
-import os
 import signal
-from asyncio.subprocess import DEVNULL, PIPE, STDOUT
+from asyncio.subprocess import PIPE, STDOUT
 
 from subprocess_util import SH, is_our_child, run
 
@@ -82,16 +81,6 @@ def test_read_until_eof_then_wait(loop):
     assert eof and code == 0
 
 
-def test_readline_and_readexactly_on_stdout(loop):
-    async def main():
-        proc = await asyncio.create_subprocess_exec(
-            SH, "-c", "printf 'first\\nsecond\\n0123456789'", stdout=PIPE)
-        got = [await proc.stdout.readline(), await proc.stdout.readuntil(b"\n"),
-               await proc.stdout.readexactly(4), await proc.stdout.read()]
-        return got, await proc.wait()
-
-    assert run(loop, main()) == ([b"first\n", b"second\n", b"0123", b"456789"], 0)
-
 
 def test_stderr_to_stdout(loop):
     async def main():
@@ -102,15 +91,6 @@ def test_stderr_to_stdout(loop):
 
     assert run(loop, main()) == (b"one\ntwo\nthree\n", None)
 
-
-def test_communicate_without_pipes(loop):
-    async def main():
-        proc = await asyncio.create_subprocess_exec(
-            SH, "-c", "exit 2", stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
-        assert (proc.stdin, proc.stdout, proc.stderr) == (None, None, None)
-        return await proc.communicate(), proc.returncode
-
-    assert run(loop, main()) == ((None, None), 2)
 
 
 def test_communicate_with_stdin_pipe_and_no_input(loop):
@@ -198,18 +178,6 @@ def test_process_methods_signal_the_child(loop):
     assert run(loop, main()) == [-signal.SIGTERM, -signal.SIGKILL, -signal.SIGUSR1]
 
 
-def test_stdin_write_and_close_then_read(loop):
-    async def main():
-        proc = await asyncio.create_subprocess_exec(
-            SH, "-c", "wc -c; echo done >&2", stdin=PIPE, stdout=PIPE, stderr=PIPE)
-        proc.stdin.write(b"x" * 100_000)
-        await proc.stdin.drain()
-        proc.stdin.close()
-        out, err = await asyncio.gather(proc.stdout.read(), proc.stderr.read())
-        return int(out), err, await proc.wait()
-
-    assert run(loop, main()) == (100_000, b"done\n", 0)
-
 
 def test_shell_sees_environment_and_pid(loop):
     async def main():
@@ -231,13 +199,3 @@ def test_wait_for_process_started_in_another_task(loop):
         return await asyncio.gather(*waiters)
 
     assert run(loop, main()) == [0, 0, 0]
-
-
-def test_environment_variable_reaches_the_shell(loop):
-    async def main():
-        env = dict(os.environ, FERROLOOP_SUBPROC="value with spaces")
-        proc = await asyncio.create_subprocess_shell(
-            'printf %s "$FERROLOOP_SUBPROC"', stdout=PIPE, env=env)
-        return (await proc.communicate())[0]
-
-    assert run(loop, main()) == b"value with spaces"
