@@ -147,7 +147,6 @@ def test_communicate_with_child_that_stops_reading(loop):
     assert run(loop, main()) == (b"0123456789", None, 0)
 
 
-
 def _record_handler_calls(loop):
     calls = []
     loop.set_exception_handler(lambda lp, ctx: calls.append(ctx))

@@ -84,12 +84,9 @@ def test_devnull_everywhere(loop):
     assert run(loop, main()) == ((None, None), 0)
 
 
-
-
 def test_cwd(loop, tmp_path):
     out, code = exec_output(loop, "pwd", cwd=tmp_path)
     assert (out.decode().strip(), code) == (os.path.realpath(tmp_path), 0)
-
 
 
 def test_env_replaces_environment(loop):
@@ -100,7 +97,6 @@ def test_env_replaces_environment(loop):
 def test_executable_overrides_argv0(loop):
     out, _ = exec_output(loop, "a-name-only", "-c", 'echo "$0"', executable=SH)
     assert out == b"a-name-only\n"
-
 
 
 def test_preexec_fn_runs_in_the_child(loop):
@@ -133,7 +129,6 @@ def _session_and_group(loop, **kwargs):
 def test_start_new_session(loop):
     pid, sid, pgid = _session_and_group(loop, start_new_session=True)
     assert sid == pid and pgid == pid
-
 
 
 def test_process_group_zero(loop):

@@ -81,7 +81,6 @@ def test_read_until_eof_then_wait(loop):
     assert eof and code == 0
 
 
-
 def test_stderr_to_stdout(loop):
     async def main():
         proc = await asyncio.create_subprocess_shell(
@@ -90,7 +89,6 @@ def test_stderr_to_stdout(loop):
         return await proc.communicate()
 
     assert run(loop, main()) == (b"one\ntwo\nthree\n", None)
-
 
 
 def test_communicate_with_stdin_pipe_and_no_input(loop):
@@ -176,7 +174,6 @@ def test_process_methods_signal_the_child(loop):
         return codes
 
     assert run(loop, main()) == [-signal.SIGTERM, -signal.SIGKILL, -signal.SIGUSR1]
-
 
 
 def test_shell_sees_environment_and_pid(loop):
