@@ -3,9 +3,10 @@ object, its stream pipes, communicate() and wait()."""
 
 import asyncio
 import signal
+import time
 from asyncio.subprocess import PIPE, STDOUT
 
-from subprocess_util import SH, is_our_child, run
+from subprocess_util import HANG_GUARD, SH, is_our_child, proc_stat, run
 
 
 def test_exec_communicate_roundtrip(loop):
@@ -196,3 +197,21 @@ def test_wait_for_process_started_in_another_task(loop):
         return await asyncio.gather(*waiters)
 
     assert run(loop, main()) == [0, 0, 0]
+
+
+def test_exit_while_the_loop_is_not_running_is_noticed_later(loop):
+    # The child exits between two run_until_complete() calls, when nobody
+    # polls: the exit must still be seen once the loop runs again.
+    async def spawn():
+        proc = await asyncio.create_subprocess_exec(SH, "-c", "read x; exit 8", stdin=PIPE)
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+        return proc
+
+    proc = run(loop, spawn())
+    deadline = time.monotonic() + HANG_GUARD
+    # Until the child has exited: a zombie, or gone already where a watcher
+    # thread reaps it (stock 3.11).
+    while (proc_stat(proc.pid) or ("Z",))[0] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert run(loop, proc.wait()) == 8
