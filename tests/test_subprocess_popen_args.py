@@ -173,6 +173,32 @@ def test_close_fds_false_keeps_inheritable_fds(loop):
         os.close(w)
 
 
+def test_close_fds_false_leaks_none_of_the_loops_own_fds(loop):
+    # With close_fds=False a child inherits every inheritable fd, so the
+    # loop's own fds (poller, wake-up, a running child's pidfd, the pipes
+    # of other children) must all be close-on-exec.
+    async def main():
+        other = await asyncio.create_subprocess_exec("cat", stdin=PIPE, stdout=PIPE)
+        other_pipes = {other.stdin.transport.get_extra_info("pipe").fileno(),
+                       other.stdout._transport.get_extra_info("pipe").fileno()}
+        proc = await asyncio.create_subprocess_exec(
+            SH, "-c", "ls /proc/$$/fd", stdout=PIPE, close_fds=False)
+        out, _ = await proc.communicate()
+        leaked = {}
+        for fd in {int(fd) for fd in out.split()} - {0, 1, 2}:
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue  # not open here: the child's own (ls's directory)
+            if target.startswith(("anon_inode:", "socket:")) or fd in other_pipes:
+                leaked[fd] = target
+        other.stdin.close()
+        await other.wait()
+        return leaked
+
+    assert run(loop, main()) == {}
+
+
 def test_user_and_group_of_our_own(loop):
     # Switching to the ids we already have needs no privilege.
     out, code = exec_output(loop, "id", "-u", user=os.getuid(), group=os.getgid())
