@@ -216,7 +216,4 @@ def _unlink_if_same_inode(path, inode):
     except FileNotFoundError:
         pass
     except OSError as err:
-        base_events.logger.error(
-            "Unable to clean up listening UNIX socket %r: %r", path, err
-        )
-
+        base_events.logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)

@@ -20,6 +20,8 @@ import threading
 from asyncio import base_events, unix_events
 from asyncio.log import logger
 
+_WAIT_BY_PIDFD = hasattr(os, "P_PIDFD") and hasattr(os, "waitid")
+
 _Base = base_events.BaseEventLoop
 
 
@@ -28,22 +30,49 @@ def init_subprocess_state(loop):
     loop._child_pidfds = {}
 
 
-def _reap(pid):
+def _reap(pid, *, warn=True):
     """Waits for `pid` and returns its return code; 255 when someone else
     reaped it first (a user's own SIGCHLD handler, say), as asyncio does."""
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
-        logger.warning(
-            "child process pid %d exit status already read: will report returncode 255", pid
-        )
+        if warn:
+            logger.warning(
+                "child process pid %d exit status already read: will report returncode 255", pid
+            )
         return 255
     return os.waitstatus_to_exitcode(status)
 
 
+def _reap_exited(pid, pidfd):
+    """Reaps the child whose pidfd reported its exit, without blocking.
+
+    Through the pidfd where the kernel allows (Linux 5.4): waiting by pid
+    could, if someone else reaped our child and its pid went to another
+    child of ours, block the loop until that one exits.
+    """
+    if _WAIT_BY_PIDFD:
+        try:
+            info = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+        except ChildProcessError:
+            info = None
+        except OSError:
+            pass  # an older kernel refused P_PIDFD: wait by pid below
+        else:
+            if info is None:
+                return _reap(pid)  # reports 255, with asyncio's warning
+            if info.si_code == os.CLD_EXITED:
+                return info.si_status
+            return -info.si_status  # killed or dumped by a signal
+    return _reap(pid)
+
+
 def _reap_in_background(pid):
-    """Reaps a child nobody waits for any more, so it leaves no zombie."""
-    threading.Thread(target=_reap, args=(pid,), name=f"ferroloop-reap-{pid}", daemon=True).start()
+    """Reaps a child nobody waits for any more, so it leaves no zombie (its
+    transport may already have reaped it: nothing to report then)."""
+    threading.Thread(
+        target=_reap, args=(pid,), kwargs={"warn": False}, name=f"ferroloop-reap-{pid}", daemon=True
+    ).start()
 
 
 class SubprocessMixin:
@@ -58,8 +87,17 @@ class SubprocessMixin:
     ):
         waiter = self.create_future()
         transport = unix_events._UnixSubprocessTransport(
-            self, protocol, args, shell, stdin, stdout, stderr, bufsize,
-            waiter=waiter, extra=extra, **kwargs,
+            self,
+            protocol,
+            args,
+            shell,
+            stdin,
+            stdout,
+            stderr,
+            bufsize,
+            waiter=waiter,
+            extra=extra,
+            **kwargs,
         )
         self._watch_child(transport.get_pid(), transport)
         try:
@@ -80,8 +118,10 @@ class SubprocessMixin:
             # No pidfd support (or the child is already gone): wait in a
             # thread, which also copes with a child reaped by someone else.
             threading.Thread(
-                target=self._wait_in_thread, args=(pid, transport),
-                name=f"ferroloop-waitpid-{pid}", daemon=True,
+                target=self._wait_in_thread,
+                args=(pid, transport),
+                name=f"ferroloop-waitpid-{pid}",
+                daemon=True,
             ).start()
             return
         self._child_pidfds[pid] = pidfd
@@ -93,8 +133,10 @@ class SubprocessMixin:
         if pidfd is None:
             return
         self._remove_reader(pidfd)
-        os.close(pidfd)
-        returncode = _reap(pid)
+        try:
+            returncode = _reap_exited(pid, pidfd)
+        finally:
+            os.close(pidfd)
         # One iteration later, as with the stock loop's child watchers, so
         # that output the pipes already hold is delivered first.
         self.call_soon(transport._process_exited, returncode)

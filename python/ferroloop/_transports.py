@@ -181,9 +181,7 @@ class SocketTransport(transports._FlowControlMixin):
         self._exact_limits = (low, high)
         # Byte counts are whole: size > 10.5 iff size > 10, size <= 2.5 iff
         # size <= 2; beyond a machine word a mark can never be reached.
-        self._core._set_write_buffer_limits(
-            int(min(high, sys.maxsize)), int(min(low, sys.maxsize))
-        )
+        self._core._set_write_buffer_limits(int(min(high, sys.maxsize)), int(min(low, sys.maxsize)))
 
     # Called by the core and by asyncio's own code (sslproto, sendfile).
 
