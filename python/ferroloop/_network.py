@@ -9,8 +9,11 @@ methods and the transport-factory hooks defined here. Nothing in asyncio is
 modified: the functions are looked up and stored as attributes of this
 class, as any method is.
 
-The transports the hooks build are where the time goes; the socket transport
-is ferroloop's own (``_transports.py``, on the Rust ``StreamCore``).
+Where the time goes is ferroloop's own: the socket transport
+(``_transports.py``, on the Rust ``StreamCore``), and the first, try-at-once
+half of ``sock_recv``/``sock_recv_into`` (Rust, no exception when nothing
+has arrived yet). Datagram and pipe transports are asyncio's classes on
+ferroloop's fd watchers.
 """
 
 import functools
