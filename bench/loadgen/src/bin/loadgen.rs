@@ -178,7 +178,20 @@ fn run(opts: &Options) -> Result<String, String> {
             }
         }
     }
-    Ok(report(opts, totals))
+    Ok(report(opts, totals, t0.elapsed().as_secs_f64()))
+}
+
+/// (user, system) CPU seconds this process used: with the wall time, says
+/// whether the load generator itself was near saturating its core.
+fn own_cpu() -> (f64, f64) {
+    // SAFETY: getrusage only writes the struct we pass.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(usage.ru_utime), secs(usage.ru_stime))
 }
 
 fn start_request(
@@ -267,7 +280,8 @@ fn read_some(
     Ok(true)
 }
 
-fn report(opts: &Options, mut totals: Totals) -> String {
+fn report(opts: &Options, mut totals: Totals, wall: f64) -> String {
+    let (user, system) = own_cpu();
     totals.latencies.sort_unstable();
     let lat = &totals.latencies;
     let us = |ns: u64| ns as f64 / 1000.0;
@@ -281,7 +295,8 @@ fn report(opts: &Options, mut totals: Totals) -> String {
             "{{\"addr\": \"{}\", \"connections\": {}, \"size\": {}, \"warmup_s\": {}, ",
             "\"duration_s\": {}, \"requests\": {}, \"requests_per_s\": {:.1}, ",
             "\"total_requests\": {}, \"latency_us\": {{\"samples\": {}, \"mean\": {:.1}, ",
-            "\"p50\": {:.1}, \"p90\": {:.1}, \"p99\": {:.1}, \"p99_9\": {:.1}, \"max\": {:.1}}}}}"
+            "\"p50\": {:.1}, \"p90\": {:.1}, \"p99\": {:.1}, \"p99_9\": {:.1}, \"max\": {:.1}}}, ",
+            "\"loadgen\": {{\"wall_s\": {:.3}, \"user_s\": {:.3}, \"system_s\": {:.3}}}}}"
         ),
         opts.addr,
         opts.connections,
@@ -298,5 +313,8 @@ fn report(opts: &Options, mut totals: Totals) -> String {
         us(percentile(lat, 99.0)),
         us(percentile(lat, 99.9)),
         us(lat.last().copied().unwrap_or(0)),
+        wall,
+        user,
+        system,
     )
 }
