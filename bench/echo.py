@@ -20,9 +20,10 @@ import statistics
 import subprocess
 import sys
 
-from procstat import cpu_times
+from procstat import Window
 from runinfo import LOOP_NAMES, REPO, comma_list, header, loop_versions
 from serverproc import Server, ServerError
+from tables import interference_note, num, ratio, target
 
 SERVER_CPU, CLIENT_CPU = 0, 1
 APIS = ("protocol", "streams", "sock")
@@ -81,10 +82,10 @@ def measure(server, loadgen, size, args):
     # CPU time is read around the whole loadgen run (warm-up included) and
     # divided by every request completed in it. Between runs the server is
     # idle, so nothing else lands in the difference.
-    user0, sys0 = cpu_times(server.pid)
+    window = Window(server.pid)
     proc = subprocess.run(argv, capture_output=True, text=True,
                           timeout=args.warmup + args.duration + 30)
-    user1, sys1 = cpu_times(server.pid)
+    cpu = window.close()
     if proc.returncode != 0:
         died = "" if server.alive() else "\n" + server.failure("died")
         raise MeasureError(f"loadgen: {proc.stderr.strip()}{died}")
@@ -95,10 +96,12 @@ def measure(server, loadgen, size, args):
         "requests_per_s": result["requests_per_s"],
         "requests": result["requests"],
         "total_requests": n,
-        "user_us_per_request": (user1 - user0) / n * 1e6,
-        "system_us_per_request": (sys1 - sys0) / n * 1e6,
+        "user_us_per_request": cpu["server_user_s"] / n * 1e6,
+        "system_us_per_request": cpu["server_system_s"] / n * 1e6,
         "latency_us": result["latency_us"],
         "loadgen_cpu_share": (gen["user_s"] + gen["system_s"]) / gen["wall_s"],
+        "others_cpus": cpu["others_cpus"],
+        "steal_cpus": cpu["steal_cpus"],
     }
 
 
@@ -133,7 +136,8 @@ def medians(samples):
             out[name][size] = {
                 metric: statistics.median(r[metric] for r in runs)
                 for metric in ("requests_per_s", "user_us_per_request",
-                               "system_us_per_request", "loadgen_cpu_share")
+                               "system_us_per_request", "loadgen_cpu_share",
+                               "others_cpus", "steal_cpus")
             }
             out[name][size]["p50_us"] = statistics.median(r["latency_us"]["p50"] for r in runs)
             out[name][size]["p99_us"] = statistics.median(r["latency_us"]["p99"] for r in runs)
@@ -144,17 +148,10 @@ def size_label(size):
     return f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} B"
 
 
-def ratio(a, b):
-    return f"{a / b:.2f}x" if a and b else "-"
-
-
 def print_tables(med, apis, sizes):
     def get(name, size, metric):
         m = med.get(name, {}).get(size)
         return m[metric] if m else None
-
-    def num(x, fmt):
-        return format(x, fmt) if x is not None else "-"
 
     print("Requests/s (median) and ratios; target = issue 3's ferroloop/uvloop goal:\n")
     print("| server | size | asyncio | uvloop | ferroloop | Rust (ceiling) "
@@ -164,10 +161,9 @@ def print_tables(med, apis, sizes):
         for size in sizes:
             names = [f"{api}/{loop}" for loop in LOOP_NAMES] + [NATIVE]
             a, u, f, r = (get(n, size, "requests_per_s") for n in names)
-            target = SPEED_TARGETS.get((api, size))
             print(f"| {api} | {size_label(size)} | {num(a, ',.0f')} | {num(u, ',.0f')} "
                   f"| {num(f, ',.0f')} | {num(r, ',.0f')} | {ratio(f, u)} "
-                  f"| {f'{target:.2f}x' if target else '-'} | {ratio(f, a)} | {ratio(u, a)} |")
+                  f"| {target(SPEED_TARGETS.get((api, size)))} | {ratio(f, a)} | {ratio(u, a)} |")
 
     print("\nServer CPU time per request, µs (median; user = the loop's own work, "
           "system = the kernel's):\n")
@@ -180,10 +176,9 @@ def print_tables(med, apis, sizes):
             names = [f"{api}/{loop}" for loop in LOOP_NAMES] + [NATIVE]
             user = [get(n, size, "user_us_per_request") for n in names]
             system = [get(n, size, "system_us_per_request") for n in names]
-            target = USER_CPU_TARGETS.get(api)
             print(f"| {api} | {size_label(size)} | "
                   + " | ".join(num(x, ".1f") for x in user)
-                  + f" | {ratio(user[2], user[1])} | {f'≤{target:.2f}x' if target else '-'} | "
+                  + f" | {ratio(user[2], user[1])} | {target(USER_CPU_TARGETS.get(api), '≤')} | "
                   + " | ".join(num(x, ".1f") for x in system) + " |")
 
 
@@ -239,6 +234,8 @@ def main():
     for name, size, share in busy:
         print(f"\nnote: loadgen used {share:.0%} of its CPU against {name} at "
               f"{size_label(size)}: that number may be the load generator's limit")
+    print("\n" + interference_note([r for per in samples.values()
+                                     for runs in per.values() for r in runs]))
     for key, err in errors.items():
         print(f"\n{key} failed: {err}")
 
