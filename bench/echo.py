@@ -100,6 +100,9 @@ def measure(server, loadgen, size, args):
         "system_us_per_request": cpu["server_system_s"] / n * 1e6,
         "latency_us": result["latency_us"],
         "loadgen_cpu_share": (gen["user_s"] + gen["system_s"]) / gen["wall_s"],
+        # Below ~0.9 the server was not the bottleneck: requests/s then
+        # measures round trips (wake-ups, competing processes), not CPU cost.
+        "server_cpu_share": (cpu["server_user_s"] + cpu["server_system_s"]) / cpu["wall_s"],
         "others_cpus": cpu["others_cpus"],
         "steal_cpus": cpu["steal_cpus"],
     }
@@ -137,7 +140,7 @@ def medians(samples):
                 metric: statistics.median(r[metric] for r in runs)
                 for metric in ("requests_per_s", "user_us_per_request",
                                "system_us_per_request", "loadgen_cpu_share",
-                               "others_cpus", "steal_cpus")
+                               "server_cpu_share", "others_cpus", "steal_cpus")
             }
             out[name][size]["p50_us"] = statistics.median(r["latency_us"]["p50"] for r in runs)
             out[name][size]["p99_us"] = statistics.median(r["latency_us"]["p99"] for r in runs)

@@ -142,6 +142,7 @@ def measure(server, args):
     result["user_us_per_request"] = cpu["server_user_s"] / n * 1e6
     result["system_us_per_request"] = cpu["server_system_s"] / n * 1e6
     result["wrk_cpu_share"] = cpu["client_s"] / cpu["wall_s"]
+    result["server_cpu_share"] = (cpu["server_user_s"] + cpu["server_system_s"]) / cpu["wall_s"]
     result["others_cpus"] = cpu["others_cpus"]
     result["steal_cpus"] = cpu["steal_cpus"]
     return result
@@ -171,7 +172,7 @@ def medians(samples):
             continue
         out[name] = {m: statistics.median(r[m] for r in runs)
                      for m in ("requests_per_s", "user_us_per_request", "system_us_per_request",
-                               "wrk_cpu_share", "others_cpus")}
+                               "wrk_cpu_share", "server_cpu_share", "others_cpus")}
         for p in ("p50", "p99"):
             out[name][f"{p}_us"] = statistics.median(r["latency_us"].get(p, 0) for r in runs)
     return out
