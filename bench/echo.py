@@ -60,15 +60,20 @@ def start_servers(apis, loops, bindir):
         for loop in loops:
             script = os.path.join(REPO, "bench", "servers", f"echo_{api}.py")
             wanted[f"{api}/{loop}"] = [sys.executable, script, "--loop", loop]
-    for name, argv in wanted.items():
-        servers[name] = Server(name, argv, SERVER_CPU)
-    for name, server in list(servers.items()):
-        try:
-            server.wait_ready()
-        except ServerError as exc:
-            errors[name] = str(exc)
+    try:
+        for name, argv in wanted.items():
+            servers[name] = Server(name, argv, SERVER_CPU)
+        for name, server in list(servers.items()):
+            try:
+                server.wait_ready()
+            except ServerError as exc:
+                errors[name] = str(exc)
+                server.stop()
+                del servers[name]
+    except BaseException:  # leave no server behind, whatever went wrong
+        for server in servers.values():
             server.stop()
-            del servers[name]
+        raise
     return servers, errors
 
 

@@ -73,18 +73,24 @@ def check_response(port):
 
 def start_servers(kinds, loops):
     servers, errors = {}, {}
-    for kind in kinds:
-        for loop in loops:
-            argv, port = server_argv(kind, loop)
-            servers[f"{kind}/{loop}"] = Server(f"{kind}/{loop}", argv, SERVER_CPU, port=port)
-    for name, server in list(servers.items()):
-        try:
-            server.wait_ready()
-            check_response(server.port)
-        except (ServerError, OSError) as exc:
-            errors[name] = str(exc) if isinstance(exc, ServerError) else server.failure(str(exc))
+    try:
+        for kind in kinds:
+            for loop in loops:
+                argv, port = server_argv(kind, loop)
+                servers[f"{kind}/{loop}"] = Server(f"{kind}/{loop}", argv, SERVER_CPU, port=port)
+        for name, server in list(servers.items()):
+            try:
+                server.wait_ready()
+                check_response(server.port)
+            except (ServerError, OSError) as exc:
+                errors[name] = (str(exc) if isinstance(exc, ServerError)
+                                else server.failure(str(exc)))
+                server.stop()
+                del servers[name]
+    except BaseException:  # leave no server behind, whatever went wrong
+        for server in servers.values():
             server.stop()
-            del servers[name]
+        raise
     return servers, errors
 
 

@@ -71,7 +71,10 @@ class Server:
             if not chunk:
                 raise ServerError(self.failure("exited before printing its port"))
             line += chunk
-        return int(line)
+        try:
+            return int(line)
+        except ValueError:
+            raise ServerError(self.failure(f"printed {line!r}, not a port")) from None
 
     def stderr_tail(self, limit=3000):
         self._stderr.seek(0)
