@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 
+import quiet
 from procstat import Window
 from runinfo import LOOP_NAMES, REPO, comma_list, header, loop_versions
 from serverproc import Server, ServerError
@@ -113,7 +114,7 @@ def measure(server, loadgen, size, args):
     }
 
 
-def run_rounds(servers, loadgen, args, errors):
+def run_rounds(servers, loadgen, args, errors, calm):
     """samples[name][size] -> [sample]; a failed (name, size) is not retried."""
     names = list(servers)
     samples = {name: {size: [] for size in args.sizes} for name in names}
@@ -125,7 +126,8 @@ def run_rounds(servers, loadgen, args, errors):
                 if key in errors or name in errors:
                     continue
                 try:
-                    samples[name][size].append(measure(servers[name], loadgen, size, args))
+                    samples[name][size].append(
+                        calm.run(lambda: measure(servers[name], loadgen, size, args)))
                 except (MeasureError, subprocess.TimeoutExpired, ValueError) as exc:
                     errors[key] = str(exc)
         print(f"  run {rnd + 1}/{args.runs} done", file=sys.stderr, flush=True)
@@ -208,9 +210,10 @@ def main():
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 1 round, 0.5 s measured, 0.2 s warm-up")
     parser.add_argument("--json", metavar="PATH", help="write raw samples and medians here")
+    quiet.add_arguments(parser)
     args = parser.parse_args()
     if args.quick:
-        args.runs, args.duration, args.warmup = 1, 0.5, 0.2
+        args.runs, args.duration, args.warmup, args.patience = 1, 0.5, 0.2, 0
     if args.runs < 1 or args.connections < 1 or min(args.sizes) < 1:
         parser.error("--runs, --connections and --sizes must be positive")
 
@@ -228,9 +231,11 @@ def main():
     print(f"{args.connections} connections, one request in flight each; server on CPU "
           f"{SERVER_CPU}, loadgen on CPU {CLIENT_CPU}; {args.runs} round(s) of "
           f"{args.warmup} s warm-up + {args.duration} s measured; {count} measurements "
-          f"(~{count * (args.warmup + args.duration + 0.1) / 60:.1f} min)\n", flush=True)
+          f"(~{count * (args.warmup + args.duration + 0.4) / 60:.1f} min, plus up to "
+          f"{args.patience:.0f} s waiting out other processes)\n", flush=True)
     try:
-        samples = run_rounds(servers, os.path.join(bindir, "loadgen"), args, errors)
+        calm = quiet.from_args(args)
+        samples = run_rounds(servers, os.path.join(bindir, "loadgen"), args, errors, calm)
     finally:
         for server in servers.values():
             server.stop()
@@ -243,12 +248,14 @@ def main():
         print(f"\nnote: loadgen used {share:.0%} of its CPU against {name} at "
               f"{size_label(size)}: that number may be the load generator's limit")
     print("\n" + interference_note([r for per in samples.values()
-                                     for runs in per.values() for r in runs]))
+                                     for runs in per.values() for r in runs])
+          + f" Noise control: {calm.summary()}.")
     for key, err in errors.items():
         print(f"\n{key} failed: {err}")
 
     if args.json:
         report = dict(info, runs=args.runs, connections=args.connections,
+                      max_others=args.max_others, retries=args.retries, patience=args.patience,
                       duration_s=args.duration, warmup_s=args.warmup, sizes=args.sizes,
                       apis=args.apis, server_cpu=SERVER_CPU, client_cpu=CLIENT_CPU,
                       samples=samples, medians=med, errors=errors)

@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 
+import quiet
 from procstat import Window
 from runinfo import LOOP_NAMES, REPO, comma_list, header, loop_versions
 from serverproc import Server, ServerError, free_port
@@ -154,7 +155,7 @@ def measure(server, args):
     return result
 
 
-def run_rounds(servers, args, errors):
+def run_rounds(servers, args, errors, calm):
     names = list(servers)
     samples = {name: [] for name in names}
     for rnd in range(args.runs):
@@ -163,7 +164,7 @@ def run_rounds(servers, args, errors):
             if name in errors:
                 continue
             try:
-                samples[name].append(measure(servers[name], args))
+                samples[name].append(calm.run(lambda: measure(servers[name], args)))
             except (MeasureError, subprocess.TimeoutExpired) as exc:
                 errors[name] = str(exc)
         print(f"  run {rnd + 1}/{args.runs} done", file=sys.stderr, flush=True)
@@ -227,9 +228,10 @@ def main():
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 1 round, 1 s measured")
     parser.add_argument("--json", metavar="PATH", help="write raw samples and medians here")
+    quiet.add_arguments(parser)
     args = parser.parse_args()
     if args.quick:
-        args.runs, args.duration, args.warmup = 1, 1, 1
+        args.runs, args.duration, args.warmup, args.patience = 1, 1, 1, 0
     if args.runs < 1 or args.duration < 1 or args.warmup < 0 or args.connections < 1:
         parser.error("--runs, --duration and --connections must be positive")
     if not shutil.which("wrk"):
@@ -249,19 +251,22 @@ def main():
           f"{SERVER_CPU}, wrk on CPU {CLIENT_CPU}; {args.runs} round(s) of {args.warmup} s "
           f"warm-up + {args.duration} s measured\n", flush=True)
     try:
-        samples = run_rounds(servers, args, errors)
+        calm = quiet.from_args(args)
+        samples = run_rounds(servers, args, errors, calm)
     finally:
         for server in servers.values():
             server.stop()
     med = medians(samples)
     print(flush=True)
     print_tables(med, args.servers)
-    print("\n" + interference_note([r for runs in samples.values() for r in runs]))
+    print("\n" + interference_note([r for runs in samples.values() for r in runs])
+          + f" Noise control: {calm.summary()}.")
     for name, err in errors.items():
         print(f"\n{name} failed: {err}")
 
     if args.json:
         report = dict(info, runs=args.runs, connections=args.connections,
+                      max_others=args.max_others, retries=args.retries, patience=args.patience,
                       duration_s=args.duration, warmup_s=args.warmup,
                       server_cpu=SERVER_CPU, client_cpu=CLIENT_CPU,
                       samples=samples, medians=med, errors=errors)

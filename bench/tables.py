@@ -24,4 +24,5 @@ def interference_note(samples):
     mid = len(others) // 2
     return (f"other processes on this machine used a median {others[mid]:.2f} CPUs "
             f"(max {others[-1]:.2f}) during the measurements; CPU steal median "
-            f"{steal[mid]:.2f}, max {steal[-1]:.2f}. Above ~0.1 the numbers are noisy.")
+            f"{steal[mid]:.2f}, max {steal[-1]:.2f}. A measurement competing with more than "
+            f"~0.2 CPUs runs slow.")

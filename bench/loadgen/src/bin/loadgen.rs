@@ -158,7 +158,9 @@ fn run(opts: &Options) -> Result<String, String> {
             if !ev.readable() {
                 continue;
             }
-            while read_some(conn, i, &mut buf, &pattern, opts.size)? {
+            // One request per readiness event: its answer can't be back yet,
+            // and reading to find that out would be a wasted syscall.
+            if read_some(conn, i, &mut buf, &pattern, opts.size)? {
                 let now = Instant::now();
                 totals.all += 1;
                 if now >= window_start && now < window_end {
@@ -170,8 +172,11 @@ fn run(opts: &Options) -> Result<String, String> {
                     }
                 }
                 if now >= window_end {
+                    // This connection is done: no more events from it.
+                    poll.delete(conn.stream.as_raw_fd())
+                        .map_err(|e| e.to_string())?;
                     in_flight -= 1;
-                    break;
+                    continue;
                 }
                 conn.offset = (conn.offset + 1) % PERIOD;
                 start_request(conn, i, &poll, &pattern, opts.size)?;
@@ -242,7 +247,9 @@ fn write_some(
 }
 
 /// Reads until the socket is drained or the request is complete (true),
-/// checking every byte against what was sent.
+/// checking every byte against what was sent. A read shorter than the
+/// buffer emptied the socket: rather than a read that would fail with
+/// EAGAIN, wait for the next readiness event.
 fn read_some(
     conn: &mut Conn,
     i: usize,
@@ -276,6 +283,9 @@ fn read_some(
             ));
         }
         conn.received += n;
+        if n < buf.len() && conn.received < size {
+            return Ok(false);
+        }
     }
     Ok(true)
 }
