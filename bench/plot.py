@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.ticker import StrMethodFormatter  # noqa: E402
 
 SERIES = (("asyncio", "#9e9e9e"), ("uvloop", "#4c72b0"), ("ferroloop", "#dd8452"),
           ("rust", "#55a868"))
@@ -33,7 +34,7 @@ def value(medians, name, size, metric):
     return m[metric] if m else 0.0
 
 
-def plot(report, out):
+def plot(report, out, note=""):
     apis, sizes, med = report["apis"], report["sizes"], report["medians"]
     fig, axes = plt.subplots(len(METRICS), len(apis), figsize=(4.2 * len(apis), 7),
                              squeeze=False)
@@ -48,6 +49,7 @@ def plot(report, out):
                 ax.bar(xs, ys, width, color=color, label="raw Rust" if loop == "rust" else loop)
             ax.set_xticks(range(len(sizes)), [size_label(s) for s in sizes])
             ax.grid(axis="y", alpha=0.3)
+            ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}" if row == 0 else "{x:g}"))
             if row == 0:
                 ax.set_title(f"echo, {'sock_*' if api == 'sock' else api}")
             if col == 0:
@@ -55,7 +57,8 @@ def plot(report, out):
     axes[0][0].legend(fontsize="small")
     fig.suptitle(f"{report['connections']} connections, 1 request in flight each; "
                  f"Python {report['python']}, commit {report['commit']}; "
-                 f"medians of {report['runs']} run(s)", fontsize="medium")
+                 f"medians of {report['runs']} run(s)" + (f"\n{note}" if note else ""),
+                 fontsize="medium")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 
@@ -64,9 +67,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", help="a file written by bench/echo.py --json")
     parser.add_argument("-o", "--output", default=os.path.join("docs", "bench-echo-3.11.png"))
+    parser.add_argument("--note", default="", help="a second title line, e.g. what was measured")
     args = parser.parse_args()
     with open(args.json) as fh:
-        plot(json.load(fh), args.output)
+        plot(json.load(fh), args.output, args.note)
     print(f"wrote {args.output}")
     return 0
 
