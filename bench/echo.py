@@ -134,8 +134,9 @@ def run_rounds(servers, loadgen, args, errors, calm):
     return samples
 
 
-def medians(samples):
-    """name -> size -> {metric: median} over the rounds (None if no sample)."""
+def medians(samples, max_others):
+    """name -> size -> {metric: median} (None if no sample), over the
+    undisturbed rounds when there are any (quiet.calm_samples)."""
     out = {}
     for name, per_size in samples.items():
         out[name] = {}
@@ -143,14 +144,17 @@ def medians(samples):
             if not runs:
                 out[name][size] = None
                 continue
+            used, disturbed = quiet.calm_samples(runs, max_others)
             out[name][size] = {
-                metric: statistics.median(r[metric] for r in runs)
+                metric: statistics.median(r[metric] for r in used)
                 for metric in ("requests_per_s", "user_us_per_request",
                                "system_us_per_request", "loadgen_cpu_share",
                                "server_cpu_share", "others_cpus", "steal_cpus")
             }
-            out[name][size]["p50_us"] = statistics.median(r["latency_us"]["p50"] for r in runs)
-            out[name][size]["p99_us"] = statistics.median(r["latency_us"]["p99"] for r in runs)
+            out[name][size]["p50_us"] = statistics.median(r["latency_us"]["p50"] for r in used)
+            out[name][size]["p99_us"] = statistics.median(r["latency_us"]["p99"] for r in used)
+            out[name][size]["samples_used"] = len(used)
+            out[name][size]["disturbed"] = disturbed
     return out
 
 
@@ -171,8 +175,9 @@ def print_tables(med, apis, sizes):
         for size in sizes:
             names = [f"{api}/{loop}" for loop in LOOP_NAMES] + [NATIVE]
             a, u, f, r = (get(n, size, "requests_per_s") for n in names)
-            print(f"| {api} | {size_label(size)} | {num(a, ',.0f')} | {num(u, ',.0f')} "
-                  f"| {num(f, ',.0f')} | {num(r, ',.0f')} | {ratio(f, u)} "
+            cells = [num(x, ",.0f") + ("†" if get(n, size, "disturbed") else "")
+                     for x, n in zip((a, u, f, r), names)]
+            print(f"| {api} | {size_label(size)} | {' | '.join(cells)} | {ratio(f, u)} "
                   f"| {target(SPEED_TARGETS.get((api, size)))} | {ratio(f, a)} | {ratio(u, a)} |")
 
     print("\nServer CPU time per request, µs (median; user = the loop's own work, "
@@ -239,7 +244,7 @@ def main():
     finally:
         for server in servers.values():
             server.stop()
-    med = medians(samples)
+    med = medians(samples, args.max_others)
     print(flush=True)
     print_tables(med, args.apis, args.sizes)
     busy = [(n, s, m["loadgen_cpu_share"]) for n, per in med.items()
@@ -247,6 +252,8 @@ def main():
     for name, size, share in busy:
         print(f"\nnote: loadgen used {share:.0%} of its CPU against {name} at "
               f"{size_label(size)}: that number may be the load generator's limit")
+    if any(m and m["disturbed"] for per in med.values() for m in per.values()):
+        print("\n" + quiet.DISTURBED_NOTE)
     print("\n" + interference_note([r for per in samples.values()
                                      for runs in per.values() for r in runs])
           + f" Noise control: {calm.summary()}.")

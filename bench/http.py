@@ -171,17 +171,22 @@ def run_rounds(servers, args, errors, calm):
     return samples
 
 
-def medians(samples):
+def medians(samples, max_others):
+    """name -> {metric: median} (None if no sample), over the undisturbed
+    rounds when there are any (quiet.calm_samples)."""
     out = {}
     for name, runs in samples.items():
         if not runs:
             out[name] = None
             continue
-        out[name] = {m: statistics.median(r[m] for r in runs)
+        used, disturbed = quiet.calm_samples(runs, max_others)
+        out[name] = {m: statistics.median(r[m] for r in used)
                      for m in ("requests_per_s", "user_us_per_request", "system_us_per_request",
                                "wrk_cpu_share", "server_cpu_share", "others_cpus")}
         for p in ("p50", "p99"):
-            out[name][f"{p}_us"] = statistics.median(r["latency_us"].get(p, 0) for r in runs)
+            out[name][f"{p}_us"] = statistics.median(r["latency_us"].get(p, 0) for r in used)
+        out[name]["samples_used"] = len(used)
+        out[name]["disturbed"] = disturbed
     return out
 
 
@@ -194,9 +199,12 @@ def print_tables(med, kinds):
           "| ferroloop/asyncio | uvloop/asyncio |")
     print("|---|--:|--:|--:|--:|--:|--:|--:|")
     for kind in kinds:
-        a, u, f = (get(f"{kind}/{loop}", "requests_per_s") for loop in LOOP_NAMES)
-        print(f"| {kind} | {num(a, ',.0f')} | {num(u, ',.0f')} | {num(f, ',.0f')} "
-              f"| {ratio(f, u)} | {target(TARGETS[kind])} | {ratio(f, a)} | {ratio(u, a)} |")
+        names = [f"{kind}/{loop}" for loop in LOOP_NAMES]
+        a, u, f = (get(n, "requests_per_s") for n in names)
+        cells = [num(x, ",.0f") + ("†" if get(n, "disturbed") else "")
+                 for x, n in zip((a, u, f), names)]
+        print(f"| {kind} | {' | '.join(cells)} | {ratio(f, u)} | {target(TARGETS[kind])} "
+              f"| {ratio(f, a)} | {ratio(u, a)} |")
 
     print("\nServer CPU time per request, µs (median), and latency (median of the runs' "
           "percentiles, µs):\n")
@@ -256,9 +264,11 @@ def main():
     finally:
         for server in servers.values():
             server.stop()
-    med = medians(samples)
+    med = medians(samples, args.max_others)
     print(flush=True)
     print_tables(med, args.servers)
+    if any(m and m["disturbed"] for m in med.values()):
+        print("\n" + quiet.DISTURBED_NOTE)
     print("\n" + interference_note([r for runs in samples.values() for r in runs])
           + f" Noise control: {calm.summary()}.")
     for name, err in errors.items():

@@ -81,3 +81,19 @@ def add_arguments(parser):
 
 def from_args(args):
     return Quiet(args.max_others, args.retries, args.patience)
+
+
+def calm_samples(runs, max_others):
+    """The samples taken while other processes used at most `max_others`
+    CPUs, and False; if there is none, all of them, and True (disturbed).
+
+    A median over three samples of which two competed with a test suite
+    is the test suite's number, not the server's: the undisturbed ones
+    are kept when there are any.
+    """
+    calm = [r for r in runs if r["others_cpus"] <= max_others]
+    return (calm, False) if calm else (list(runs), True)
+
+
+DISTURBED_NOTE = ("† every sample of this cell competed with other processes (more than "
+                  "--max-others CPUs): its requests/s are too low")
