@@ -20,7 +20,7 @@ MAX_WAIT = 5.0  # seconds one measurement may wait for quiet
 
 
 class Quiet:
-    def __init__(self, max_others=0.2, retries=2, patience=180.0):
+    def __init__(self, max_others=0.1, retries=2, patience=240.0):
         self.max_others = max_others
         self.retries = retries
         self.patience = patience
@@ -70,13 +70,13 @@ class Quiet:
 
 
 def add_arguments(parser):
-    parser.add_argument("--max-others", type=float, default=0.2, metavar="CPUS",
+    parser.add_argument("--max-others", type=float, default=0.1, metavar="CPUS",
                         help="repeat a measurement during which other processes used more "
-                             "than this many CPUs (default 0.2)")
+                             "than this many CPUs (default 0.1)")
     parser.add_argument("--retries", type=int, default=2,
                         help="repeats per disturbed measurement (default 2; 0: never)")
-    parser.add_argument("--patience", type=float, default=180.0, metavar="S",
-                        help="total seconds to spend waiting and repeating (default 180)")
+    parser.add_argument("--patience", type=float, default=240.0, metavar="S",
+                        help="total seconds to spend waiting and repeating (default 240)")
 
 
 def from_args(args):

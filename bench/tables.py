@@ -25,4 +25,4 @@ def interference_note(samples):
     return (f"other processes on this machine used a median {others[mid]:.2f} CPUs "
             f"(max {others[-1]:.2f}) during the measurements; CPU steal median "
             f"{steal[mid]:.2f}, max {steal[-1]:.2f}. A measurement competing with more than "
-            f"~0.2 CPUs runs slow.")
+            f"~0.1 CPUs runs slow.")
