@@ -247,11 +247,11 @@ def main():
     med = medians(samples, args.max_others)
     print(flush=True)
     print_tables(med, args.apis, args.sizes)
-    busy = [(n, s, m["loadgen_cpu_share"]) for n, per in med.items()
+    busy = [f"{n} {size_label(s)} ({m['loadgen_cpu_share']:.0%})" for n, per in med.items()
             for s, m in per.items() if m and m["loadgen_cpu_share"] > 0.8]
-    for name, size, share in busy:
-        print(f"\nnote: loadgen used {share:.0%} of its CPU against {name} at "
-              f"{size_label(size)}: that number may be the load generator's limit")
+    if busy:
+        print("\nthe load generator used over 80% of its CPU against: " + ", ".join(busy)
+              + ". Those requests/s may be its limit, not the server's: compare user CPU.")
     if any(m and m["disturbed"] for per in med.values() for m in per.values()):
         print("\n" + quiet.DISTURBED_NOTE)
     print("\n" + interference_note([r for per in samples.values()
