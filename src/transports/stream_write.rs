@@ -63,11 +63,15 @@ impl StreamCore {
     /// loop's exception handler, as asyncio reports it.
     fn notify_flow_control(
         py: Python<'_>,
-        event_loop: &Py<LoopBase>,
-        outer: &Py<PyAny>,
-        protocol: &Py<PyAny>,
+        parts: &Parts,
         method: &Bound<'_, pyo3::types::PyString>,
     ) -> PyResult<()> {
+        let Parts {
+            event_loop,
+            protocol,
+            outer,
+            ..
+        } = parts;
         let Err(err) = protocol.bind(py).call_method0(method) else {
             return Ok(());
         };
@@ -96,22 +100,10 @@ impl StreamCore {
             }
             st.protocol_paused = true;
         }
-        let Some(Parts {
-            event_loop,
-            protocol,
-            outer,
-            ..
-        }) = slf.get().parts(py)
-        else {
-            return Ok(());
-        };
-        Self::notify_flow_control(
-            py,
-            &event_loop,
-            &outer,
-            &protocol,
-            intern!(py, "pause_writing"),
-        )
+        match slf.get().parts(py) {
+            Some(parts) => Self::notify_flow_control(py, &parts, intern!(py, "pause_writing")),
+            None => Ok(()),
+        }
     }
 
     /// Stops watching for writability.
@@ -262,25 +254,19 @@ impl StreamCore {
             }
             resume
         };
-        let Some(Parts {
-            fd,
-            event_loop,
-            protocol,
-            outer,
-        }) = slf.get().parts(py)
-        else {
+        let Some(parts) = slf.get().parts(py) else {
             return Ok(());
         };
         if resume {
             // May write again, refilling the buffer.
-            Self::notify_flow_control(
-                py,
-                &event_loop,
-                &outer,
-                &protocol,
-                intern!(py, "resume_writing"),
-            )?;
+            Self::notify_flow_control(py, &parts, intern!(py, "resume_writing"))?;
         }
+        let Parts {
+            fd,
+            event_loop,
+            outer,
+            ..
+        } = parts;
         let (waiter, closing, eof) = {
             let st = slf.get().state.lock();
             if !st.buffer.is_empty() || st.conn_lost > 0 {
