@@ -79,9 +79,13 @@ fn buffered_protocol_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 
 /// What a callback needs to talk to the world, cloned out of the lock.
 pub(crate) struct Parts {
+    /// The socket's fd.
     pub(crate) fd: i32,
+    /// The loop the transport runs on.
     pub(crate) event_loop: Py<LoopBase>,
+    /// The current protocol.
     pub(crate) protocol: Py<PyAny>,
+    /// The Python `SocketTransport`.
     pub(crate) outer: Py<PyAny>,
 }
 

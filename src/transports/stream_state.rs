@@ -173,31 +173,37 @@ impl StreamCore {
             .map(|l| l.clone_ref(py))
     }
 
+    /// True once closing started (asyncio's `_closing`).
     #[getter]
     fn _closing(&self) -> bool {
         self.state.lock().closing
     }
 
+    /// asyncio's `_conn_lost` counter.
     #[getter]
     fn _conn_lost(&self) -> u32 {
         self.state.lock().conn_lost
     }
 
+    /// True while `pause_reading()` is in effect.
     #[getter]
     fn _paused(&self) -> bool {
         self.state.lock().paused
     }
 
+    /// True once `write_eof()` was called.
     #[getter]
     fn _eof(&self) -> bool {
         self.state.lock().eof
     }
 
+    /// True while the protocol is told to pause writing.
     #[getter]
     fn _protocol_paused(&self) -> bool {
         self.state.lock().protocol_paused
     }
 
+    /// True while `connection_lost` is due to the protocol.
     #[getter]
     fn _protocol_connected(&self) -> bool {
         self.state.lock().protocol_connected
