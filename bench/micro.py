@@ -22,6 +22,8 @@ import sys
 import threading
 from time import perf_counter
 
+from runinfo import comma_list
+
 LOOP_NAMES = ("asyncio", "uvloop", "ferroloop")
 
 
@@ -275,17 +277,6 @@ def print_table(medians, errors):
                       for name in LOOP_NAMES)
         print(f"| {b} | {ra} | {ru} | {rf} "
               f"| {fmt_ratio(f, u)} | {fmt_ratio(f, a)} | {fmt_ratio(u, a)} |")
-
-
-def comma_list(choices):
-    def parse(text):
-        items = list(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
-        unknown = [x for x in items if x not in choices]
-        if unknown or not items:
-            raise argparse.ArgumentTypeError(
-                f"unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(choices)}")
-        return items
-    return parse
 
 
 def main():

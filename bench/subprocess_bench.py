@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import shlex
-import statistics
 import sys
 from time import perf_counter
 
@@ -189,14 +188,6 @@ def run_all(benches, loops, runs, sizes):
     return samples, errors
 
 
-def median_rate(results):
-    return statistics.median(n / secs for n, secs in results) if results else None
-
-
-def fmt_rate(x):
-    return f"{x:,.0f}" if x else "-"
-
-
 def print_table(medians, errors, sizes):
     print("| benchmark | unit | asyncio | uvloop | ferroloop "
           "| ferroloop/uvloop | ferroloop/asyncio | uvloop/asyncio |")
@@ -204,7 +195,7 @@ def print_table(medians, errors, sizes):
     for b, m in medians.items():
         _, unit, size_key = BENCHMARKS[b]
         a, u, f = (m.get(name) for name in LOOP_NAMES)
-        ra, ru, rf = ("error" if (b, name) in errors else fmt_rate(m.get(name))
+        ra, ru, rf = ("error" if (b, name) in errors else micro.fmt_rate(m.get(name))
                       for name in LOOP_NAMES)
         label = f"{b} ({sizes[size_key]:,} {'MiB' if size_key == 'mib' else 'processes'})"
         print(f"| {label} | {unit} | {ra} | {ru} | {rf} | {micro.fmt_ratio(f, u)} "
@@ -247,7 +238,7 @@ def main():
           "(higher is better):\n", flush=True)
 
     samples, errors = run_all(args.only, loops, args.runs, sizes)
-    medians = {b: {name: median_rate(res) for name, res in per.items()}
+    medians = {b: {name: micro.median_rate(res) for name, res in per.items()}
                for b, per in samples.items()}
     print_table(medians, errors, sizes)
     for (b, name), err in errors.items():
