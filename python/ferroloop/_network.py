@@ -21,6 +21,7 @@ import os
 import weakref
 from asyncio import base_events, selector_events, sslproto, unix_events
 
+from . import _pipes
 from ._ferroloop import sock_recv_into_now, sock_recv_now
 from ._selector_view import SelectorView
 from ._transports import SocketTransport
@@ -204,11 +205,20 @@ class NetworkMixin:
             self, sock, protocol, address, waiter, extra
         )
 
+    # A pipe to one of the loop's children may grow under load (_pipes.py).
     def _make_read_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
-        return unix_events._UnixReadPipeTransport(self, pipe, protocol, waiter, extra)
+        if pipe in self._child_pipes:
+            cls = _pipes.GrowingReadPipeTransport
+        else:
+            cls = unix_events._UnixReadPipeTransport
+        return cls(self, pipe, protocol, waiter, extra)
 
     def _make_write_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
-        return unix_events._UnixWritePipeTransport(self, pipe, protocol, waiter, extra)
+        if pipe in self._child_pipes:
+            cls = _pipes.GrowingWritePipeTransport
+        else:
+            cls = unix_events._UnixWritePipeTransport
+        return cls(self, pipe, protocol, waiter, extra)
 
 
 def _unlink_if_same_inode(path, inode):

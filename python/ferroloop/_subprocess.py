@@ -28,6 +28,9 @@ _Base = base_events.BaseEventLoop
 def init_subprocess_state(loop):
     # pid -> pidfd of the children whose exit the loop is watching.
     loop._child_pidfds = {}
+    # The pipes Popen made for children whose pipe transports are being
+    # connected: these may grow under load (_pipes.py).
+    loop._child_pipes = set()
 
 
 def _reap(pid, *, warn=True):
@@ -100,6 +103,9 @@ class SubprocessMixin:
             **kwargs,
         )
         self._watch_child(transport.get_pid(), transport)
+        proc = transport._proc
+        pipes = [p for p in (proc.stdin, proc.stdout, proc.stderr) if p is not None]
+        self._child_pipes.update(pipes)
         try:
             await waiter
         except (SystemExit, KeyboardInterrupt):
@@ -108,6 +114,10 @@ class SubprocessMixin:
             transport.close()
             await transport._wait()
             raise
+        finally:
+            # Connected by now (or given up): forget them, so that no other
+            # object ever matches.
+            self._child_pipes.difference_update(pipes)
         return transport
 
     def _watch_child(self, pid, transport):
