@@ -23,6 +23,7 @@ bench:              ## micro-benchmarks vs asyncio and uvloop (3.11)
 bench-subprocess:   ## pipe throughput and spawn/reap vs asyncio and uvloop (3.11)
 	$$(scripts/dev-env.sh 3.11) -m pip install -q uvloop
 	$$(scripts/dev-env.sh 3.11) bench/subprocess_bench.py
+	$$(scripts/dev-env.sh 3.11) bench/cat_ceiling.py
 
 # Network benchmarks (bench/README.md): 3.11, a release build of ferroloop,
 # 2 CPUs (servers on CPU 0, the load generator on CPU 1). Raw data goes to
