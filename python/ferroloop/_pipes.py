@@ -117,14 +117,30 @@ class GrowingReadPipeTransport(unix_events._UnixReadPipeTransport):
     def _read_ready(self):
         if not self._growth.tried:
             self._grow_if_full()
+        # One read (max_size, 256 KiB) empties a 64 KiB pipe but not a grown
+        # one: read what it holds now in as many reads as that takes, so that
+        # what a child wrote before exiting still arrives before its exit is
+        # reported, as through a 64 KiB pipe. (Not what arrives meanwhile:
+        # chasing a trickle would mean many small reads.) A protocol that
+        # pauses reading stops this.
+        more_reads = (self._queued() - 1) // self.max_size if self._growth.taken else 0
         super()._read_ready()
+        while more_reads > 0 and self.is_reading():
+            more_reads -= 1
+            super()._read_ready()
+
+    def _queued(self):
+        """Bytes waiting in the pipe (0 when that cannot be told)."""
+        try:
+            return struct.unpack("i", fcntl.ioctl(self._fileno, FIONREAD, b"\0" * 4))[0]
+        except OSError:
+            return 0
 
     def _grow_if_full(self):
         try:
-            (queued,) = struct.unpack("i", fcntl.ioctl(self._fileno, FIONREAD, b"\0" * 4))
-            full = queued >= fcntl.fcntl(self._fileno, fcntl.F_GETPIPE_SZ)
+            full = self._queued() >= fcntl.fcntl(self._fileno, fcntl.F_GETPIPE_SZ)
         except OSError:
-            return  # the read below reports what is wrong
+            return  # the read reports what is wrong
         if full:
             self._growth.grow(self._fileno)
 
