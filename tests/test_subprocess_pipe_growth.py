@@ -1,4 +1,4 @@
-"""ferroloop grows a child's pipe to 1 MiB once it is seen full
+"""ferroloop grows a child's pipe to 256 KiB once it is seen full
 (python/ferroloop/_pipes.py); the stock loop keeps the kernel's 64 KiB.
 
 Each test runs on both loops: the data must be the same on both, and the
@@ -14,7 +14,7 @@ import pytest
 from subprocess_util import run
 
 MiB = 1024 * 1024
-GROWN = MiB
+GROWN = 256 * 1024
 
 
 def pipe_size(fd):

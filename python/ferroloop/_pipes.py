@@ -4,9 +4,9 @@ bottleneck.
 
 Why: a Linux pipe holds 64 KiB, so a bulk transfer to or from a child costs
 a read or write syscall and a loop wake-up per 64 KiB on each side, and the
-two processes take turns more than they work. A pipe grown to 1 MiB
-(``fcntl(F_SETPIPE_SZ)``) moves the same data in far fewer turns: 256 MiB
-through ``cat`` goes about twice as fast (docs/benchmarks.md).
+two processes take turns more than they work. A pipe grown to 256 KiB
+(``fcntl(F_SETPIPE_SZ)``) moves the same data in far fewer turns
+(docs/benchmarks.md).
 
 Only pipes that ``subprocess.Popen`` created for the loop (``stdin=PIPE``
 and so on) grow, and only once one is seen full: a child that prints a few
@@ -28,7 +28,12 @@ import weakref
 from asyncio import unix_events
 from termios import FIONREAD
 
-GROWN_PIPE_SIZE = 1024 * 1024  # the default pipe-max-size for unprivileged users
+# As much as one read takes (the transports' max_size): one read still
+# empties the pipe, as with 64 KiB, so output and the exit are reported in
+# the same order and flow control overshoots by no more than on the stock
+# loop. (A 1 MiB pipe moves more per turn, but then one read leaves data
+# behind.)
+GROWN_PIPE_SIZE = unix_events._UnixReadPipeTransport.max_size
 _BUDGET_SHARE = 8  # the part of the user's pipe limit this process may use
 
 
@@ -117,17 +122,7 @@ class GrowingReadPipeTransport(unix_events._UnixReadPipeTransport):
     def _read_ready(self):
         if not self._growth.tried:
             self._grow_if_full()
-        # One read (max_size, 256 KiB) empties a 64 KiB pipe but not a grown
-        # one: read what it holds now in as many reads as that takes, so that
-        # what a child wrote before exiting still arrives before its exit is
-        # reported, as through a 64 KiB pipe. (Not what arrives meanwhile:
-        # chasing a trickle would mean many small reads.) A protocol that
-        # pauses reading stops this.
-        more_reads = (self._queued() - 1) // self.max_size if self._growth.taken else 0
         super()._read_ready()
-        while more_reads > 0 and self.is_reading():
-            more_reads -= 1
-            super()._read_ready()
 
     def _queued(self):
         """Bytes waiting in the pipe (0 when that cannot be told)."""
