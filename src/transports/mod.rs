@@ -6,7 +6,8 @@
 //! - `stream_write.rs`: `write` and flow control.
 //! - `stream_state.rs`: closing, pausing, and the GC hooks.
 //! - `buffer.rs`: borrowing the bytes of any bytes-like object.
-//! - `recv.rs`: non-blocking reads shared by the transport and `sock_ops`.
+//! - `recv.rs`: non-blocking reads shared by the transport and `sock_ops`
+//!   (large ones straight into the `bytes` handed over).
 //! - `sock_ops.rs`: the try-at-once halves of `sock_recv`/`sock_recv_into`.
 
 mod buffer;

@@ -80,7 +80,7 @@ fn sock_recv_now<'py>(
     let (Some(size), Some(fd)) = (size, plain_nonblocking_fd(sock)?) else {
         return call_unless_blocking(sock, intern!(py, "recv"), n);
     };
-    match recv_bytes(py, fd, size).map_err(os_error)? {
+    match recv_bytes(py, fd, size)? {
         Received::Data(data) => Ok(Some(data.into_any())),
         Received::Eof => Ok(Some(PyBytes::new(py, b"").into_any())),
         Received::WouldBlock => Ok(None),

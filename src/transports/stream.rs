@@ -144,8 +144,9 @@ impl StreamCore {
         Ok(())
     }
 
-    /// `data_received` flavour: read into the thread's buffer, hand over a
-    /// `bytes` of exactly what arrived.
+    /// `data_received` flavour: hand over a `bytes` of exactly what arrived
+    /// (copied from the thread's buffer, or received straight into it when
+    /// reads are large: see `recv.rs`).
     fn read_data(
         slf: &Bound<'_, Self>,
         fd: i32,
@@ -171,12 +172,7 @@ impl StreamCore {
             }
             Ok(Received::Eof) => Self::on_eof(slf, protocol, outer),
             Ok(Received::WouldBlock) => Ok(()),
-            Err(e) => Self::fatal_error(
-                py,
-                outer,
-                os_error(e),
-                "Fatal read error on socket transport",
-            ),
+            Err(err) => Self::fatal_error(py, outer, err, "Fatal read error on socket transport"),
         }
     }
 
