@@ -117,6 +117,7 @@ class GrowingReadPipeTransport(unix_events._UnixReadPipeTransport):
 
     def __init__(self, *args, **kwargs):
         self._growth = _track(self)
+        self._default_size = None  # the pipe's size before growing, once read
         super().__init__(*args, **kwargs)
 
     def _read_ready(self):
@@ -124,19 +125,15 @@ class GrowingReadPipeTransport(unix_events._UnixReadPipeTransport):
             self._grow_if_full()
         super()._read_ready()
 
-    def _queued(self):
-        """Bytes waiting in the pipe (0 when that cannot be told)."""
-        try:
-            return struct.unpack("i", fcntl.ioctl(self._fileno, FIONREAD, b"\0" * 4))[0]
-        except OSError:
-            return 0
-
     def _grow_if_full(self):
+        """One ioctl per read until the pipe has grown (or could not)."""
         try:
-            full = self._queued() >= fcntl.fcntl(self._fileno, fcntl.F_GETPIPE_SZ)
+            if self._default_size is None:
+                self._default_size = fcntl.fcntl(self._fileno, fcntl.F_GETPIPE_SZ)
+            (queued,) = struct.unpack("i", fcntl.ioctl(self._fileno, FIONREAD, b"\0" * 4))
         except OSError:
             return  # the read reports what is wrong
-        if full:
+        if queued >= self._default_size:
             self._growth.grow(self._fileno)
 
     def _call_connection_lost(self, exc):
