@@ -34,6 +34,7 @@ class Recorder(asyncio.SubprocessProtocol):
         self.hold = hold
         self.received = bytearray()
         self.sizes = {}
+        self.exited = self.stdout_closed = False
         self.done = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport):
@@ -48,10 +49,10 @@ class Recorder(asyncio.SubprocessProtocol):
 
     def pipe_data_received(self, fd, data):
         self.received += data
-        for fd in (0, 1):
-            pipe = self.transport.get_pipe_transport(fd).get_extra_info("pipe")
+        for child_fd in (0, 1):
+            pipe = self.transport.get_pipe_transport(child_fd).get_extra_info("pipe")
             if pipe is not None and not pipe.closed:  # stdin closes first
-                self.sizes[fd] = pipe_size(pipe.fileno())
+                self.sizes[child_fd] = pipe_size(pipe.fileno())
 
     def pipe_connection_lost(self, fd, exc):
         if fd == 1:
@@ -63,7 +64,7 @@ class Recorder(asyncio.SubprocessProtocol):
         self._maybe_done()
 
     def _maybe_done(self):
-        if getattr(self, "exited", False) and getattr(self, "stdout_closed", False):
+        if self.exited and self.stdout_closed:
             self.done.set_result(None)
 
 

@@ -35,6 +35,7 @@ from termios import FIONREAD
 # behind.)
 GROWN_PIPE_SIZE = unix_events._UnixReadPipeTransport.max_size
 _BUDGET_SHARE = 8  # the part of the user's pipe limit this process may use
+_DEFAULT_SOFT_PAGES = 16384  # Linux's default pipe-user-pages-soft
 
 
 def _read_int(path, default):
@@ -50,9 +51,9 @@ class _PipeBudget:
 
     def __init__(self):
         self._lock = threading.Lock()  # loops may run in several threads
-        soft_pages = _read_int("/proc/sys/fs/pipe-user-pages-soft", 16384)
+        soft_pages = _read_int("/proc/sys/fs/pipe-user-pages-soft", _DEFAULT_SOFT_PAGES)
         # 0 means no limit; stay modest all the same.
-        limit = (soft_pages or 16384) * os.sysconf("SC_PAGE_SIZE")
+        limit = (soft_pages or _DEFAULT_SOFT_PAGES) * os.sysconf("SC_PAGE_SIZE")
         self._left = limit // _BUDGET_SHARE
 
     def take(self, nbytes):
@@ -104,21 +105,28 @@ class _Growth:
             _budget.give_back(taken)
 
 
-def _track(transport):
-    growth = _Growth()
-    # The pipe closes in _call_connection_lost; a transport dropped without
-    # closing closes its pipe when it is collected.
-    weakref.finalize(transport, growth.release)
-    return growth
-
-
-class GrowingReadPipeTransport(unix_events._UnixReadPipeTransport):
-    """Reads a child's output; grows the pipe the first time it is full."""
+class _GrowthTracking:
+    """What both growing transports share: a `_Growth` whose budget goes
+    back when the pipe closes."""
 
     def __init__(self, *args, **kwargs):
-        self._growth = _track(self)
-        self._default_size = None  # the pipe's size before growing, once read
+        self._growth = _Growth()
+        # The pipe closes in _call_connection_lost; a transport dropped
+        # without closing closes its pipe when it is collected.
+        weakref.finalize(self, self._growth.release)
         super().__init__(*args, **kwargs)
+
+    def _call_connection_lost(self, exc):
+        try:
+            super()._call_connection_lost(exc)
+        finally:
+            self._growth.release()
+
+
+class GrowingReadPipeTransport(_GrowthTracking, unix_events._UnixReadPipeTransport):
+    """Reads a child's output; grows the pipe the first time it is full."""
+
+    _default_size = None  # the pipe's size before growing, once read
 
     def _read_ready(self):
         if not self._growth.tried:
@@ -136,28 +144,12 @@ class GrowingReadPipeTransport(unix_events._UnixReadPipeTransport):
         if queued >= self._default_size:
             self._growth.grow(self._fileno)
 
-    def _call_connection_lost(self, exc):
-        try:
-            super()._call_connection_lost(exc)
-        finally:
-            self._growth.release()
 
-
-class GrowingWritePipeTransport(unix_events._UnixWritePipeTransport):
+class GrowingWritePipeTransport(_GrowthTracking, unix_events._UnixWritePipeTransport):
     """Feeds a child's input; grows the pipe the first time a write finds
     it full."""
-
-    def __init__(self, *args, **kwargs):
-        self._growth = _track(self)
-        super().__init__(*args, **kwargs)
 
     def write(self, data):
         super().write(data)
         if not self._growth.tried and self.get_write_buffer_size() and self._fileno is not None:
             self._growth.grow(self._fileno)
-
-    def _call_connection_lost(self, exc):
-        try:
-            super()._call_connection_lost(exc)
-        finally:
-            self._growth.release()
