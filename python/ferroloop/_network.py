@@ -10,10 +10,13 @@ modified: the functions are looked up and stored as attributes of this
 class, as any method is.
 
 Where the time goes is ferroloop's own: the socket transport
-(``_transports.py``, on the Rust ``StreamCore``), and the first, try-at-once
+(``_transports.py``, on the Rust ``StreamCore``), the first, try-at-once
 half of ``sock_recv``/``sock_recv_into`` (Rust, no exception when nothing
-has arrived yet). Datagram and pipe transports are asyncio's classes on
-ferroloop's fd watchers.
+has arrived yet), and the waits of ``sock_recv``, ``sock_recv_into``,
+``sock_sendall`` and ``sock_accept``, registered as one-shot waits
+(``_add_reader_until``: one syscall per wait instead of two, see
+src/core/registration.rs). Datagram and pipe transports are asyncio's
+classes on ferroloop's fd watchers.
 """
 
 import functools
@@ -94,7 +97,6 @@ class NetworkMixin:
     _sock_recvfrom = _Selector._sock_recvfrom
     sock_recvfrom_into = _Selector.sock_recvfrom_into
     _sock_recvfrom_into = _Selector._sock_recvfrom_into
-    sock_sendall = _Selector.sock_sendall
     _sock_sendall = _Selector._sock_sendall
     sock_sendto = _Selector.sock_sendto
     _sock_sendto = _Selector._sock_sendto
@@ -103,7 +105,6 @@ class NetworkMixin:
     _sock_connect = _Selector._sock_connect
     _sock_connect_cb = _Selector._sock_connect_cb
     sock_accept = _Selector.sock_accept
-    _sock_accept = _Selector._sock_accept
 
     def _ensure_fd_no_transport(self, fd):
         """Raises RuntimeError if a transport that is not closing owns `fd`,
@@ -143,13 +144,55 @@ class NetworkMixin:
     def _sock_read_later(self, sock, reader, arg):
         """A future that `reader(fut, sock, arg)` completes once `sock` is
         readable; the reader is removed when the future is done, cancelled
-        included (asyncio's second half of sock_recv)."""
+        included (asyncio's second half of sock_recv, with a one-shot
+        wait)."""
         fut = self.create_future()
         fd = sock.fileno()
         self._ensure_fd_no_transport(fd)
-        handle = self._add_reader(fd, reader, fut, sock, arg)
+        handle = self._add_reader_until(fd, fut, reader, fut, sock, arg)
         fut.add_done_callback(functools.partial(self._sock_read_done, fd, handle=handle))
         return fut
+
+    # sock_sendall and sock_accept's _sock_accept: asyncio's own (the same in
+    # 3.11 to 3.13), with the wait registered by _add_writer_until /
+    # _add_reader_until instead of _add_writer / _add_reader.
+
+    async def sock_sendall(self, sock, data):
+        """Send all of `data` to the non-blocking socket `sock`."""
+        base_events._check_ssl_socket(sock)
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        try:
+            n = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        if n == len(data):
+            return
+        fut = self.create_future()
+        fd = sock.fileno()
+        self._ensure_fd_no_transport(fd)
+        # The list is the mutable position _sock_sendall advances.
+        handle = self._add_writer_until(
+            fd, fut, self._sock_sendall, fut, sock, memoryview(data), [n]
+        )
+        fut.add_done_callback(functools.partial(self._sock_write_done, fd, handle=handle))
+        return await fut
+
+    def _sock_accept(self, fut, sock):
+        fd = sock.fileno()
+        try:
+            conn, address = sock.accept()
+            conn.setblocking(False)
+        except (BlockingIOError, InterruptedError):
+            self._ensure_fd_no_transport(fd)
+            handle = self._add_reader_until(fd, fut, self._sock_accept, fut, sock)
+            fut.add_done_callback(functools.partial(self._sock_read_done, fd, handle=handle))
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            fut.set_exception(exc)
+        else:
+            fut.set_result((conn, address))
 
     def _stop_serving(self, sock):
         """Stops accepting on a listening socket and closes it; a Unix
