@@ -21,6 +21,13 @@ impl FdWatch {
             Slot::Writer => &mut self.writer,
         }
     }
+
+    /// True when the loop can forget the fd: no watcher, and the poller
+    /// does not hold it (a parked fd is kept: its next wait re-arms it with
+    /// MOD).
+    fn is_unused(&self) -> bool {
+        self.is_idle() && self.registration.is_absent()
+    }
 }
 
 /// An int fd, or the result of `fileobj.fileno()`, validated as CPython's
@@ -59,17 +66,6 @@ pub(crate) fn fileobj_to_fd(fileobj: &Bound<'_, PyAny>) -> PyResult<Option<i32>>
     Ok(fd.extract::<i32>().ok())
 }
 
-/// Drops the entry of `fd` if it has no watcher and the poller does not
-/// hold it (a parked fd is kept: its next wait re-arms it with MOD).
-fn forget_if_unused(fds: &mut std::collections::HashMap<i32, FdWatch>, fd: i32) {
-    if fds
-        .get(&fd)
-        .is_some_and(|w| w.is_idle() && w.registration.is_absent())
-    {
-        fds.remove(&fd);
-    }
-}
-
 /// The error the stock loop's poller raises for an fd beyond a C int.
 fn fd_too_large() -> PyErr {
     pyo3::exceptions::PyOverflowError::new_err("Python int too large to convert to C int")
@@ -84,7 +80,9 @@ impl LoopBase {
         let old = watch.slot(slot).replace(watcher);
         if let Err(e) = watch.update_registration(&self.poller, fd, [false; 2]) {
             let failed = std::mem::replace(watch.slot(slot), old);
-            forget_if_unused(&mut fds, fd);
+            if watch.is_unused() {
+                fds.remove(&fd);
+            }
             drop(fds);
             drop(failed);
             return Err(os_error(e));
@@ -100,7 +98,9 @@ impl LoopBase {
         // Errors are ignored as CPython's selectors ignore them: the fd may
         // already be closed, which removed it from the poller.
         let _ = watch.update_registration(&self.poller, fd, [false; 2]);
-        forget_if_unused(&mut fds, fd);
+        if watch.is_unused() {
+            fds.remove(&fd);
+        }
         Some(old)
     }
 

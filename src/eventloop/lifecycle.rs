@@ -39,6 +39,13 @@ impl LoopBase {
                 }
             }
         }
+        if let Some(disarmed) = self.disarmed.try_lock() {
+            for (_, futures) in disarmed.iter() {
+                for f in futures {
+                    visit.call(f)?;
+                }
+            }
+        }
         Ok(())
     }
 

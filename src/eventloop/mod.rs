@@ -114,11 +114,11 @@ impl FdWatch {
     }
 }
 
-/// Which callback slot of an fd.
+/// Which callback slot of an fd (as an index: reader, writer).
 #[derive(Clone, Copy)]
 pub(crate) enum Slot {
-    Reader,
-    Writer,
+    Reader = 0,
+    Writer = 1,
 }
 
 /// Every callback a loop held, taken out so the caller can drop them once it
@@ -127,7 +127,12 @@ pub(crate) type TakenCallbacks = (
     std::collections::VecDeque<Py<Handle>>,
     Vec<Py<TimerHandle>>,
     Vec<(i32, FdWatch)>,
+    Vec<Disarmed>,
 );
+
+/// An fd whose one-shot registration a poll reported (which disarmed it),
+/// with the futures of the waits installed on it then (reader, writer).
+pub(crate) type Disarmed = (i32, [Option<Py<PyAny>>; 2]);
 
 /// State and hot paths of an event loop.
 #[pyclass(subclass, frozen, module = "ferroloop._ferroloop")]
@@ -143,10 +148,9 @@ pub struct LoopBase {
     /// Reused buffer for the poller's events; only the loop's thread
     /// touches it, inside one iteration.
     pub(crate) events: Mutex<Vec<Event>>,
-    /// fds whose one-shot registration the last poll reported (and so
-    /// disarmed): re-armed before the next poll if a wait on them is not
-    /// finished (`run.rs`).
-    pub(crate) disarmed: Mutex<Vec<i32>>,
+    /// The fds whose one-shot registration the last poll reported: re-armed
+    /// before the next poll if a wait on them is not finished (`run.rs`).
+    pub(crate) disarmed: Mutex<Vec<Disarmed>>,
     /// Set by `close()`.
     pub(crate) closed: AtomicBool,
     /// Set by `stop()`: the current iteration is the last.
@@ -188,8 +192,8 @@ impl LoopBase {
             (sched.ready.take_all(), sched.timers.take_all())
         };
         let watches = self.fds.lock().drain().collect();
-        self.disarmed.lock().clear();
-        (ready, timers, watches)
+        let disarmed = std::mem::take(&mut *self.disarmed.lock());
+        (ready, timers, watches, disarmed)
     }
 
     /// Called by `TimerHandle.cancel()` for a timer still in the heap.

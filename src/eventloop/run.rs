@@ -20,7 +20,7 @@
 //! Step 5 is the only place callbacks run.
 
 use super::handle::Handle;
-use super::python::current_thread_id;
+use super::python::{current_thread_id, future_is_done};
 use super::{LoopBase, Slot};
 use crate::core::clock;
 use crate::core::poller::Event;
@@ -72,43 +72,34 @@ impl LoopBase {
     /// See `core/registration.rs`.
     fn rearm_unfinished_waits(&self, py: Python<'_>) {
         let mut disarmed = std::mem::take(&mut *self.disarmed.lock());
-        for &fd in &disarmed {
-            let futures = {
-                let fds = self.fds.lock();
-                match fds.get(&fd) {
-                    Some(w) if w.registration.is_disarmed() => [Slot::Reader, Slot::Writer]
-                        .map(|s| w.watcher(s).and_then(|w| w.until.as_ref()))
-                        .map(|f| f.map(|f| f.clone_ref(py))),
-                    _ => continue,
-                }
-            };
-            // Outside the lock: `done()` may run Python code. An error
-            // counts as not done (re-arming is always safe).
-            let done = futures.each_ref().map(|f| {
-                f.as_ref().is_some_and(|f| {
-                    f.bind(py)
-                        .call_method0(intern!(py, "done"))
-                        .and_then(|d| d.is_truthy())
-                        .unwrap_or(false)
-                })
-            });
-            let mut fds = self.fds.lock();
-            if let Some(w) = fds.get_mut(&fd).filter(|w| w.registration.is_disarmed()) {
-                // Only the waits still holding the futures just checked.
-                let mut finished = [false; 2];
-                for (i, slot) in [Slot::Reader, Slot::Writer].into_iter().enumerate() {
-                    let until = w.watcher(slot).and_then(|w| w.until.as_ref());
-                    finished[i] =
-                        done[i] && matches!((until, &futures[i]), (Some(u), Some(f)) if u.is(f));
-                }
-                // An error (the fd was closed) leaves the wait as a closed
-                // fd leaves a level-triggered reader: never called.
-                let _ = w.update_registration(&self.poller, fd, finished);
+        for (fd, futures) in &disarmed {
+            // No lock held: `done()` may run Python code. An error counts
+            // as not done (re-arming is always safe).
+            let finished = futures
+                .each_ref()
+                .map(|f| f.as_ref().is_none_or(|f| future_is_done(f.bind(py))));
+            // The usual case: every wait is over. Nothing can have left an
+            // unfinished wait disarmed since the poll (installing a wait
+            // arms it), so there is nothing to do.
+            if finished == [true; 2] {
+                continue;
             }
-            drop(fds);
-            drop(futures);
+            let mut fds = self.fds.lock();
+            let Some(w) = fds.get_mut(fd).filter(|w| w.registration.is_disarmed()) else {
+                continue;
+            };
+            // Finished: the waits still holding the futures found done.
+            let finished = [Slot::Reader, Slot::Writer].map(|slot| {
+                let i = slot as usize;
+                let until = w.watcher(slot).and_then(|w| w.until.as_ref());
+                finished[i] && matches!((until, &futures[i]), (Some(u), Some(f)) if u.is(f))
+            });
+            // An error (the fd was closed) leaves the wait as a closed fd
+            // leaves a level-triggered reader: never called.
+            let _ = w.update_registration(&self.poller, *fd, finished);
         }
-        // Put the buffer back, keeping its allocation.
+        // Dropped with no lock held; the buffer goes back, keeping its
+        // allocation, unless the futures' `done()` filled another.
         disarmed.clear();
         let mut slot = self.disarmed.lock();
         if slot.is_empty() {
@@ -160,7 +151,11 @@ impl LoopBase {
                     continue;
                 };
                 if watch.registration.fired() {
-                    disarmed.push(ev.fd);
+                    let futures = [Slot::Reader, Slot::Writer].map(|slot| {
+                        let w = watch.watcher(slot)?;
+                        w.until.as_ref().map(|f| f.clone_ref(py))
+                    });
+                    disarmed.push((ev.fd, futures));
                 }
                 for (is_ready, slot) in [(ev.readable, Slot::Reader), (ev.writable, Slot::Writer)] {
                     if let (true, Some(h)) = (is_ready, watch.handle(slot)) {
