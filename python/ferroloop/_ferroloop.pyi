@@ -51,6 +51,20 @@ class LoopBase:
     def _add_writer(
         self, fd: FileDescriptorLike, callback: Callable[..., object], *args: Any
     ) -> Handle: ...
+    def _add_reader_until(
+        self,
+        fd: FileDescriptorLike,
+        fut: Future[Any],
+        callback: Callable[..., object],
+        *args: Any,
+    ) -> Handle: ...
+    def _add_writer_until(
+        self,
+        fd: FileDescriptorLike,
+        fut: Future[Any],
+        callback: Callable[..., object],
+        *args: Any,
+    ) -> Handle: ...
     def _remove_reader(self, fd: FileDescriptorLike) -> bool: ...
     def _remove_writer(self, fd: FileDescriptorLike) -> bool: ...
     def stop(self) -> None: ...

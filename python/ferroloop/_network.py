@@ -10,10 +10,13 @@ modified: the functions are looked up and stored as attributes of this
 class, as any method is.
 
 Where the time goes is ferroloop's own: the socket transport
-(``_transports.py``, on the Rust ``StreamCore``), and the first, try-at-once
+(``_transports.py``, on the Rust ``StreamCore``), the first, try-at-once
 half of ``sock_recv``/``sock_recv_into`` (Rust, no exception when nothing
-has arrived yet). Datagram and pipe transports are asyncio's classes on
-ferroloop's fd watchers.
+has arrived yet), and the waits of ``sock_recv``, ``sock_recv_into``,
+``sock_sendall`` and ``sock_accept``, registered as one-shot waits
+(``_add_reader_until``: one syscall per wait instead of two, see
+src/core/registration.rs). Datagram and pipe transports are asyncio's
+classes on ferroloop's fd watchers.
 """
 
 import functools
@@ -87,7 +90,8 @@ class NetworkMixin:
     _sock_sendfile_update_filepos = _Unix._sock_sendfile_update_filepos
     _sock_add_cancellation_callback = _Unix._sock_add_cancellation_callback
 
-    # The sock_* coroutines (sock_recv and sock_recv_into are below).
+    # The sock_* coroutines (sock_recv, sock_recv_into, sock_sendall and
+    # sock_accept are below).
     _sock_recv = _Selector._sock_recv
     _sock_read_done = _Selector._sock_read_done
     _sock_recv_into = _Selector._sock_recv_into
@@ -95,7 +99,6 @@ class NetworkMixin:
     _sock_recvfrom = _Selector._sock_recvfrom
     sock_recvfrom_into = _Selector.sock_recvfrom_into
     _sock_recvfrom_into = _Selector._sock_recvfrom_into
-    sock_sendall = _Selector.sock_sendall
     _sock_sendall = _Selector._sock_sendall
     sock_sendto = _Selector.sock_sendto
     _sock_sendto = _Selector._sock_sendto
@@ -103,8 +106,6 @@ class NetworkMixin:
     sock_connect = _Selector.sock_connect
     _sock_connect = _Selector._sock_connect
     _sock_connect_cb = _Selector._sock_connect_cb
-    sock_accept = _Selector.sock_accept
-    _sock_accept = _Selector._sock_accept
 
     def _ensure_fd_no_transport(self, fd):
         """Raises RuntimeError if a transport that is not closing owns `fd`,
@@ -144,13 +145,69 @@ class NetworkMixin:
     def _sock_read_later(self, sock, reader, arg):
         """A future that `reader(fut, sock, arg)` completes once `sock` is
         readable; the reader is removed when the future is done, cancelled
-        included (asyncio's second half of sock_recv)."""
+        included (asyncio's second half of sock_recv, with a one-shot
+        wait)."""
         fut = self.create_future()
         fd = sock.fileno()
         self._ensure_fd_no_transport(fd)
-        handle = self._add_reader(fd, reader, fut, sock, arg)
+        handle = self._add_reader_until(fd, fut, reader, fut, sock, arg)
         fut.add_done_callback(functools.partial(self._sock_read_done, fd, handle=handle))
         return fut
+
+    def _sock_write_later(self, sock, writer, *args):
+        """A future that `writer(fut, sock, *args)` completes once `sock` is
+        writable (it may take several wake-ups); the writer is removed when
+        the future is done, cancelled included."""
+        fut = self.create_future()
+        fd = sock.fileno()
+        self._ensure_fd_no_transport(fd)
+        handle = self._add_writer_until(fd, fut, writer, fut, sock, *args)
+        fut.add_done_callback(functools.partial(self._sock_write_done, fd, handle=handle))
+        return fut
+
+    async def sock_sendall(self, sock, data):
+        """Send all of `data` to the non-blocking socket `sock`."""
+        base_events._check_ssl_socket(sock)
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        if sent == len(data):
+            return None
+        # asyncio's _sock_sendall sends the rest as the socket drains; the
+        # one-element list is the position it advances.
+        view = memoryview(data)
+        return await self._sock_write_later(sock, self._sock_sendall, view, [sent])
+
+    async def sock_accept(self, sock):
+        """Accept a connection on the non-blocking listening socket `sock`;
+        returns `(conn, address)` with `conn` non-blocking."""
+        base_events._check_ssl_socket(sock)
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        try:
+            return _accept_nonblocking(sock)
+        except (BlockingIOError, InterruptedError):
+            pass
+        return await self._sock_read_later(sock, self._sock_accept_ready, None)
+
+    def _sock_accept_ready(self, fut, sock, _unused):
+        """sock_accept's wake-up: completes `fut` with the accepted pair or
+        the error; a wake-up with nothing to accept keeps waiting."""
+        if fut.done():
+            return  # cancelled: a connection accepted now would be lost
+        try:
+            pair = _accept_nonblocking(sock)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(pair)
 
     def _stop_serving(self, sock):
         """Stops accepting on a listening socket and closes it; a Unix
@@ -230,3 +287,10 @@ def _unlink_if_same_inode(path, inode):
         pass
     except OSError as err:
         base_events.logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)
+
+
+def _accept_nonblocking(sock):
+    """`sock.accept()`, with the new connection made non-blocking."""
+    conn, address = sock.accept()
+    conn.setblocking(False)
+    return conn, address

@@ -4,13 +4,16 @@
 //! - [`clock`]: `loop.time()`, the same clock as `time.monotonic()`.
 //! - [`timer_heap`]: scheduled callbacks ordered by (deadline, sequence).
 //! - [`ready_queue`]: callbacks to run, consumed in per-iteration snapshots.
-//! - [`poller`]: level-triggered readiness over the OS poller.
+//! - [`poller`]: readiness over the OS poller, level-triggered or one-shot.
+//! - [`registration`]: an fd's poller registration, and the one syscall
+//!   that updates it (one-shot waits for `sock_recv` and friends).
 //! - [`waker`]: coalesced cross-thread wake-ups of a sleeping poller.
 //! - [`write_buffer`]: a transport's pending outgoing bytes.
 
 pub mod clock;
 pub mod poller;
 pub mod ready_queue;
+pub mod registration;
 pub mod sys;
 pub mod timer_heap;
 pub mod waker;

@@ -87,7 +87,7 @@ impl Drop for Waker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::poller::{Interest, Poller};
+    use crate::core::poller::{Interest, Poller, Trigger};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -109,7 +109,7 @@ mod tests {
             readable: true,
             writable: false,
         };
-        poller.add(waker.fd(), readable).unwrap();
+        poller.add(waker.fd(), readable, Trigger::Level).unwrap();
         (waker, poller)
     }
 

@@ -1,10 +1,13 @@
-//! `add_reader`, `remove_reader`, `add_writer`, `remove_writer`.
+//! `add_reader`, `remove_reader`, `add_writer`, `remove_writer`, and the
+//! one-shot waits of `sock_recv` and friends (`_add_reader_until`).
 //!
 //! Level-triggered, as asyncio's: a reader runs on every iteration while its
-//! fd stays readable. The fd's blocking mode is never touched.
+//! fd stays readable (one-shot waits too, until their future is done; see
+//! `core/registration.rs` for how they save a syscall). The fd's blocking
+//! mode is never touched.
 
 use super::handle::Handle;
-use super::{FdWatch, LoopBase, Slot};
+use super::{FdWatch, LoopBase, Slot, Watcher};
 use crate::errors::os_error;
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::intern;
@@ -12,11 +15,18 @@ use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyTuple};
 
 impl FdWatch {
-    fn slot(&mut self, slot: Slot) -> &mut Option<Py<Handle>> {
+    fn slot(&mut self, slot: Slot) -> &mut Option<Watcher> {
         match slot {
             Slot::Reader => &mut self.reader,
             Slot::Writer => &mut self.writer,
         }
+    }
+
+    /// True when the loop can forget the fd: no watcher, and the poller
+    /// does not hold it (a parked fd is kept: its next wait re-arms it with
+    /// MOD).
+    fn is_unused(&self) -> bool {
+        self.is_idle() && self.registration.is_absent()
     }
 }
 
@@ -62,32 +72,15 @@ fn fd_too_large() -> PyErr {
 }
 
 impl LoopBase {
-    /// Installs `handle` in `slot` of `fd` and updates the poller. Returns
-    /// the handle it replaced (the caller cancels it).
-    fn watch(&self, fd: i32, slot: Slot, handle: Py<Handle>) -> PyResult<Option<Py<Handle>>> {
+    /// Installs `watcher` in `slot` of `fd` and updates the poller. Returns
+    /// the watcher it replaced (the caller cancels its handle).
+    fn watch(&self, fd: i32, slot: Slot, watcher: Watcher) -> PyResult<Option<Watcher>> {
         let mut fds = self.fds.lock();
         let watch = fds.entry(fd).or_default();
-        let before = watch.interest();
-        let old = watch.slot(slot).replace(handle);
-        let after = watch.interest();
-        let result = if before.is_empty() {
-            self.poller.add(fd, after)
-        } else if before != after {
-            self.poller.modify(fd, after).or_else(|e| {
-                // The fd was closed and its number reused behind our back:
-                // the poller forgot it, so register it afresh.
-                if e.raw_os_error() == Some(libc::ENOENT) {
-                    self.poller.add(fd, after)
-                } else {
-                    Err(e)
-                }
-            })
-        } else {
-            Ok(())
-        };
-        if let Err(e) = result {
+        let old = watch.slot(slot).replace(watcher);
+        if let Err(e) = watch.update_registration(&self.poller, fd, [false; 2]) {
             let failed = std::mem::replace(watch.slot(slot), old);
-            if watch.interest().is_empty() {
+            if watch.is_unused() {
                 fds.remove(&fd);
             }
             drop(fds);
@@ -97,19 +90,16 @@ impl LoopBase {
         Ok(old)
     }
 
-    /// Clears `slot` of `fd`; returns the handle that was there.
-    fn unwatch(&self, fd: i32, slot: Slot) -> Option<Py<Handle>> {
+    /// Clears `slot` of `fd`; returns the watcher that was there.
+    fn unwatch(&self, fd: i32, slot: Slot) -> Option<Watcher> {
         let mut fds = self.fds.lock();
         let watch = fds.get_mut(&fd)?;
         let old = watch.slot(slot).take()?;
-        let after = watch.interest();
         // Errors are ignored as CPython's selectors ignore them: the fd may
         // already be closed, which removed it from the poller.
-        if after.is_empty() {
+        let _ = watch.update_registration(&self.poller, fd, [false; 2]);
+        if watch.is_unused() {
             fds.remove(&fd);
-            let _ = self.poller.delete(fd);
-        } else {
-            let _ = self.poller.modify(fd, after);
         }
         Some(old)
     }
@@ -138,13 +128,14 @@ impl LoopBase {
         slf: &Bound<'_, Self>,
         fileobj: &Bound<'_, PyAny>,
         slot: Slot,
+        until: Option<Bound<'_, PyAny>>,
         callback: Bound<'_, PyAny>,
         args: Bound<'_, PyTuple>,
     ) -> PyResult<Py<Handle>> {
         let fd = fileobj_to_fd(fileobj)?;
         slf.get().check_closed()?;
         let fd = fd.ok_or_else(fd_too_large)?;
-        Self::watch_fd(slf, fd, slot, callback, args)
+        Self::install(slf, fd, slot, until, callback, args)
     }
 
     /// Runs `callback(*args)` whenever `fd` is ready for `slot`, replacing
@@ -157,11 +148,28 @@ impl LoopBase {
         callback: Bound<'_, PyAny>,
         args: Bound<'_, PyTuple>,
     ) -> PyResult<Py<Handle>> {
+        Self::install(slf, fd, slot, None, callback, args)
+    }
+
+    /// `watch_fd`, for a level watcher (`until` None) or a one-shot wait
+    /// that ends when the future `until` is done.
+    fn install(
+        slf: &Bound<'_, Self>,
+        fd: i32,
+        slot: Slot,
+        until: Option<Bound<'_, PyAny>>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+    ) -> PyResult<Py<Handle>> {
+        let py = slf.py();
         slf.get().check_closed()?;
-        let handle = Py::new(slf.py(), Handle::build(slf, callback, args, None)?)?;
-        if let Some(old) = slf.get().watch(fd, slot, handle.clone_ref(slf.py()))? {
-            old.bind(slf.py())
-                .call_method0(intern!(slf.py(), "cancel"))?;
+        let handle = Py::new(py, Handle::build(slf, callback, args, None)?)?;
+        let watcher = Watcher {
+            handle: handle.clone_ref(py),
+            until: until.map(Bound::unbind),
+        };
+        if let Some(old) = slf.get().watch(fd, slot, watcher)? {
+            old.handle.bind(py).call_method0(intern!(py, "cancel"))?;
         }
         Ok(handle)
     }
@@ -189,7 +197,8 @@ impl LoopBase {
         }
         match this.unwatch(fd, slot) {
             Some(old) => {
-                old.bind(slf.py())
+                old.handle
+                    .bind(slf.py())
                     .call_method0(intern!(slf.py(), "cancel"))?;
                 Ok(true)
             }
@@ -208,7 +217,7 @@ impl LoopBase {
         callback: Bound<'_, PyAny>,
         args: Bound<'_, PyTuple>,
     ) -> PyResult<Py<Handle>> {
-        Self::add_watcher(slf, fd, Slot::Reader, callback, args)
+        Self::add_watcher(slf, fd, Slot::Reader, None, callback, args)
     }
 
     /// Runs `callback(*args)` whenever `fd` is writable; returns the handle.
@@ -219,7 +228,36 @@ impl LoopBase {
         callback: Bound<'_, PyAny>,
         args: Bound<'_, PyTuple>,
     ) -> PyResult<Py<Handle>> {
-        Self::add_watcher(slf, fd, Slot::Writer, callback, args)
+        Self::add_watcher(slf, fd, Slot::Writer, None, callback, args)
+    }
+
+    /// `_add_reader(fd, callback, *args)` for a one-shot wait: the reader
+    /// of `sock_recv` and friends, which a done callback of `fut` removes.
+    /// It behaves the same, except that it is not called again once `fut`
+    /// is done (it would return at once: the done callback, queued first,
+    /// removes it before the next iteration's I/O callbacks run anyway).
+    /// Its registration is one-shot: the wait costs one syscall, not two.
+    #[pyo3(signature = (fd, fut, callback, *args))]
+    fn _add_reader_until(
+        slf: &Bound<'_, Self>,
+        fd: &Bound<'_, PyAny>,
+        fut: Bound<'_, PyAny>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+    ) -> PyResult<Py<Handle>> {
+        Self::add_watcher(slf, fd, Slot::Reader, Some(fut), callback, args)
+    }
+
+    /// `_add_reader_until` for writing (`sock_sendall`).
+    #[pyo3(signature = (fd, fut, callback, *args))]
+    fn _add_writer_until(
+        slf: &Bound<'_, Self>,
+        fd: &Bound<'_, PyAny>,
+        fut: Bound<'_, PyAny>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+    ) -> PyResult<Py<Handle>> {
+        Self::add_watcher(slf, fd, Slot::Writer, Some(fut), callback, args)
     }
 
     /// Stops watching `fd` for reading; True if a reader was registered.
@@ -243,15 +281,19 @@ impl LoopBase {
     /// `_selector` view that code written for the selector loop inspects.
     fn _fd_handles(&self, py: Python<'_>, fd: i32) -> Option<WatchHandles> {
         let fds = self.fds.lock();
-        let watch = fds.get(&fd)?;
+        let watch = fds.get(&fd).filter(|w| !w.is_idle())?;
         Some((
-            watch.reader.as_ref().map(|h| h.clone_ref(py)),
-            watch.writer.as_ref().map(|h| h.clone_ref(py)),
+            watch.handle(Slot::Reader).map(|h| h.clone_ref(py)),
+            watch.handle(Slot::Writer).map(|h| h.clone_ref(py)),
         ))
     }
 
-    /// Every watched fd.
+    /// Every watched fd (parked ones, with no callback, are not watched).
     fn _watched_fds(&self) -> Vec<i32> {
-        self.fds.lock().keys().copied().collect()
+        let fds = self.fds.lock();
+        fds.iter()
+            .filter(|(_, w)| !w.is_idle())
+            .map(|(&fd, _)| fd)
+            .collect()
     }
 }

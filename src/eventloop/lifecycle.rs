@@ -33,8 +33,16 @@ impl LoopBase {
         }
         if let Some(fds) = self.fds.try_lock() {
             for watch in fds.values() {
-                for handle in [&watch.reader, &watch.writer].into_iter().flatten() {
-                    Handle::visit_if_owned(handle, &visit)?;
+                for w in [&watch.reader, &watch.writer].into_iter().flatten() {
+                    Handle::visit_if_owned(&w.handle, &visit)?;
+                    visit.call(&w.until)?;
+                }
+            }
+        }
+        if let Some(disarmed) = self.disarmed.try_lock() {
+            for (_, futures) in disarmed.iter() {
+                for f in futures {
+                    visit.call(f)?;
                 }
             }
         }

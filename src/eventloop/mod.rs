@@ -23,8 +23,9 @@ mod run;
 mod scheduling;
 mod tasks;
 
-use crate::core::poller::{Event, Interest, Poller};
+use crate::core::poller::{Event, Interest, Poller, Trigger};
 use crate::core::ready_queue::ReadyQueue;
+use crate::core::registration::Registration;
 use crate::core::timer_heap::TimerHeap;
 use crate::core::waker::Waker;
 use crate::errors::os_error;
@@ -43,38 +44,81 @@ pub(crate) struct Scheduler {
     pub(crate) timers: TimerHeap<Py<TimerHandle>>,
 }
 
-/// The reader and writer callbacks registered for one fd.
+/// One callback registered for an fd: a level watcher (`add_reader`, the
+/// transports) or a one-shot wait (`sock_recv` and friends).
+pub(crate) struct Watcher {
+    /// The callback.
+    pub(crate) handle: Py<Handle>,
+    /// For a one-shot wait: the future whose completion ends it (its done
+    /// callback removes the watcher). None for a level watcher.
+    pub(crate) until: Option<Py<PyAny>>,
+}
+
+/// The reader and writer callbacks registered for one fd, and what the
+/// poller holds for it. An entry with neither callback stays in the table
+/// while the poller holds the fd parked (see `core/registration.rs`).
 #[derive(Default)]
 pub(crate) struct FdWatch {
     /// Runs while the fd is readable.
-    pub(crate) reader: Option<Py<Handle>>,
+    pub(crate) reader: Option<Watcher>,
     /// Runs while the fd is writable.
-    pub(crate) writer: Option<Py<Handle>>,
+    pub(crate) writer: Option<Watcher>,
+    /// The poller's registration of the fd.
+    pub(crate) registration: Registration,
 }
 
 impl FdWatch {
-    /// The handle in `slot`, if any.
-    pub(crate) fn handle(&self, slot: Slot) -> Option<&Py<Handle>> {
+    /// The watcher in `slot`, if any.
+    pub(crate) fn watcher(&self, slot: Slot) -> Option<&Watcher> {
         match slot {
             Slot::Reader => self.reader.as_ref(),
             Slot::Writer => self.writer.as_ref(),
         }
     }
 
-    /// What the poller must watch the fd for.
-    pub(crate) fn interest(&self) -> Interest {
-        Interest {
-            readable: self.reader.is_some(),
-            writable: self.writer.is_some(),
+    /// The handle in `slot`, if any.
+    pub(crate) fn handle(&self, slot: Slot) -> Option<&Py<Handle>> {
+        self.watcher(slot).map(|w| &w.handle)
+    }
+
+    /// True when no callback is registered.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.reader.is_none() && self.writer.is_none()
+    }
+
+    /// Brings the poller's registration up to date with the watchers (one
+    /// syscall at most). `finished` marks the reader and writer waits whose
+    /// future is done: they need no poller (their done callback removes them).
+    pub(crate) fn update_registration(
+        &mut self,
+        poller: &Poller,
+        fd: i32,
+        finished: [bool; 2],
+    ) -> std::io::Result<()> {
+        let (mut level, mut once) = (Interest::default(), Interest::default());
+        for (slot, finished) in [Slot::Reader, Slot::Writer].into_iter().zip(finished) {
+            let Some(w) = self.watcher(slot) else {
+                continue;
+            };
+            let interest = match w.until {
+                None => &mut level,
+                Some(_) if finished => continue,
+                Some(_) => &mut once,
+            };
+            match slot {
+                Slot::Reader => interest.readable = true,
+                Slot::Writer => interest.writable = true,
+            }
         }
+        self.registration.update(poller, fd, level, once)
     }
 }
 
-/// Which callback slot of an fd.
+/// Which callback slot of an fd (as an index: reader, writer).
 #[derive(Clone, Copy)]
 pub(crate) enum Slot {
-    Reader,
-    Writer,
+    Reader = 0,
+    Writer = 1,
 }
 
 /// Every callback a loop held, taken out so the caller can drop them once it
@@ -83,7 +127,12 @@ pub(crate) type TakenCallbacks = (
     std::collections::VecDeque<Py<Handle>>,
     Vec<Py<TimerHandle>>,
     Vec<(i32, FdWatch)>,
+    Vec<Disarmed>,
 );
+
+/// An fd whose one-shot registration a poll reported (which disarmed it),
+/// with the futures of the waits installed on it then (reader, writer).
+pub(crate) type Disarmed = (i32, [Option<Py<PyAny>>; 2]);
 
 /// State and hot paths of an event loop.
 #[pyclass(subclass, frozen, module = "ferroloop._ferroloop")]
@@ -99,6 +148,9 @@ pub struct LoopBase {
     /// Reused buffer for the poller's events; only the loop's thread
     /// touches it, inside one iteration.
     pub(crate) events: Mutex<Vec<Event>>,
+    /// The fds whose one-shot registration the last poll reported: re-armed
+    /// before the next poll if a wait on them is not finished (`run.rs`).
+    pub(crate) disarmed: Mutex<Vec<Disarmed>>,
     /// Set by `close()`.
     pub(crate) closed: AtomicBool,
     /// Set by `stop()`: the current iteration is the last.
@@ -140,7 +192,8 @@ impl LoopBase {
             (sched.ready.take_all(), sched.timers.take_all())
         };
         let watches = self.fds.lock().drain().collect();
-        (ready, timers, watches)
+        let disarmed = std::mem::take(&mut *self.disarmed.lock());
+        (ready, timers, watches, disarmed)
     }
 
     /// Called by `TimerHandle.cancel()` for a timer still in the heap.
@@ -168,6 +221,7 @@ impl LoopBase {
                     readable: true,
                     writable: false,
                 },
+                Trigger::Level,
             )
             .map_err(os_error)?;
         Ok(LoopBase {
@@ -176,6 +230,7 @@ impl LoopBase {
             poller,
             waker,
             events: Mutex::new(Vec::with_capacity(64)),
+            disarmed: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             debug: AtomicBool::new(false),

@@ -29,6 +29,30 @@ pub fn future_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|f| f.bind(py))
 }
 
+/// `fut.done()`, false if that fails (for callers to whom re-checking is
+/// always safe). For an exact `asyncio.Future`, the method is called
+/// without looking it up: that lookup goes through the interpreter's method
+/// cache, whose collisions (they depend on the hash seed) made it a visible
+/// part of a `sock_recv` wait.
+pub fn future_is_done(fut: &Bound<'_, PyAny>) -> bool {
+    static DONE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = fut.py();
+    let exact_done = future_type(py).ok().and_then(|t| {
+        if !fut.get_type().is(t) {
+            return None;
+        }
+        DONE.get_or_try_init(py, || {
+            Ok::<_, PyErr>(t.getattr(intern!(py, "done"))?.unbind())
+        })
+        .ok()
+    });
+    let result = match exact_done {
+        Some(done) => done.bind(py).call1((fut,)),
+        None => fut.call_method0(intern!(py, "done")),
+    };
+    result.and_then(|d| d.is_truthy()).unwrap_or(false)
+}
+
 /// `asyncio.Task` (the C implementation when available).
 pub fn task_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static TASK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();

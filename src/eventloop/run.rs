@@ -3,8 +3,10 @@
 //! An iteration, in this order (the same as asyncio's `_run_once`):
 //! 1. compute the poll timeout: zero if callbacks are ready or the loop is
 //!    stopping, else until the earliest timer, else forever;
-//! 2. poll, with the interpreter released; a signal ends the poll and its
-//!    Python handler runs here (so Ctrl-C raises `KeyboardInterrupt` at once).
+//! 2. re-arm the one-shot waits that the last poll woke and that still wait
+//!    (`rearm_unfinished_waits`); poll, with the interpreter released; a
+//!    signal ends the poll and its Python handler runs here (so Ctrl-C
+//!    raises `KeyboardInterrupt` at once).
 //!    When callbacks are already waiting, the zero-timeout poll is a syscall
 //!    that mostly finds nothing, so it is skipped unless the last poll is
 //!    older than [`BUSY_POLL_INTERVAL`] or this is the first iteration of a
@@ -18,8 +20,8 @@
 //! Step 5 is the only place callbacks run.
 
 use super::handle::Handle;
-use super::python::current_thread_id;
-use super::LoopBase;
+use super::python::{current_thread_id, future_is_done};
+use super::{LoopBase, Slot};
 use crate::core::clock;
 use crate::core::poller::Event;
 use crate::errors::os_error;
@@ -61,8 +63,53 @@ impl LoopBase {
         timeout
     }
 
+    /// Re-arms the one-shot registrations the last poll reported (which
+    /// disarmed them) for the waits on them that are not finished: a wait
+    /// whose callback found nothing (a spurious wake-up, a partial send)
+    /// must be called again once the fd is ready, as a level-triggered
+    /// reader would be. A finished wait (its future done) is left disarmed:
+    /// its done callback, already queued, removes it at no syscall cost.
+    /// See `core/registration.rs`.
+    fn rearm_unfinished_waits(&self, py: Python<'_>) {
+        let mut disarmed = std::mem::take(&mut *self.disarmed.lock());
+        for (fd, futures) in &disarmed {
+            // No lock held: `done()` may run Python code. An error counts
+            // as not done (re-arming is always safe).
+            let finished = futures
+                .each_ref()
+                .map(|f| f.as_ref().is_none_or(|f| future_is_done(f.bind(py))));
+            // The usual case: every wait is over. Nothing can have left an
+            // unfinished wait disarmed since the poll (installing a wait
+            // arms it), so there is nothing to do.
+            if finished == [true; 2] {
+                continue;
+            }
+            let mut fds = self.fds.lock();
+            let Some(w) = fds.get_mut(fd).filter(|w| w.registration.is_disarmed()) else {
+                continue;
+            };
+            // Finished: the waits still holding the futures found done.
+            let finished = [Slot::Reader, Slot::Writer].map(|slot| {
+                let i = slot as usize;
+                let until = w.watcher(slot).and_then(|w| w.until.as_ref());
+                finished[i] && matches!((until, &futures[i]), (Some(u), Some(f)) if u.is(f))
+            });
+            // An error (the fd was closed) leaves the wait as a closed fd
+            // leaves a level-triggered reader: never called.
+            let _ = w.update_registration(&self.poller, *fd, finished);
+        }
+        // Dropped with no lock held; the buffer goes back, keeping its
+        // allocation, unless the futures' `done()` filled another.
+        disarmed.clear();
+        let mut slot = self.disarmed.lock();
+        if slot.is_empty() {
+            *slot = disarmed;
+        }
+    }
+
     /// Polls and queues the callbacks of ready fds.
     fn poll_and_dispatch(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<()> {
+        self.rearm_unfinished_waits(py);
         // The buffer is taken out of its mutex for the iteration (and put
         // back, keeping its allocation) so no lock is held while dispatching.
         let mut events = std::mem::take(&mut *self.events.lock());
@@ -92,20 +139,26 @@ impl LoopBase {
         let waker_fd = self.waker.fd();
         let mut to_queue = Vec::with_capacity(ready.len());
         let mut cancelled_fds = Vec::new();
+        let mut disarmed = std::mem::take(&mut *self.disarmed.lock());
         {
-            let fds = self.fds.lock();
+            let mut fds = self.fds.lock();
             for ev in ready {
                 if ev.fd == waker_fd {
                     self.waker.drain();
                     continue;
                 }
-                let Some(watch) = fds.get(&ev.fd) else {
+                let Some(watch) = fds.get_mut(&ev.fd) else {
                     continue;
                 };
-                for (is_ready, handle) in
-                    [(ev.readable, &watch.reader), (ev.writable, &watch.writer)]
-                {
-                    if let (true, Some(h)) = (is_ready, handle) {
+                if watch.registration.fired() {
+                    let futures = [Slot::Reader, Slot::Writer].map(|slot| {
+                        let w = watch.watcher(slot)?;
+                        w.until.as_ref().map(|f| f.clone_ref(py))
+                    });
+                    disarmed.push((ev.fd, futures));
+                }
+                for (is_ready, slot) in [(ev.readable, Slot::Reader), (ev.writable, Slot::Writer)] {
+                    if let (true, Some(h)) = (is_ready, watch.handle(slot)) {
                         if h.get().is_cancelled() {
                             cancelled_fds.push(ev.fd);
                         } else {
@@ -115,6 +168,7 @@ impl LoopBase {
                 }
             }
         }
+        *self.disarmed.lock() = disarmed;
         if !cancelled_fds.is_empty() {
             self.forget_cancelled_watchers(&cancelled_fds);
         }

@@ -1,6 +1,14 @@
-//! Linux backend: level-triggered epoll.
+//! Linux backend: epoll, level-triggered or EPOLLONESHOT.
+//!
+//! On EPOLLONESHOT: once an event is reported, the kernel clears the
+//! registration's event mask (`ep_send_events`), and a registration with an
+//! empty mask is skipped by the wake-up callback, EPOLLHUP and EPOLLERR
+//! included (`ep_poll_callback`): the fd stays in the set, silent, until an
+//! EPOLL_CTL_MOD sets a mask again. (A MOD always adds EPOLLHUP|EPOLLERR to
+//! the mask, so a MOD can never *disarm* a registration; only a report or a
+//! DEL can.) The tests below check these properties on the running kernel.
 
-use super::{Event, Interest};
+use super::{Event, Interest, Trigger};
 use crate::core::sys::check;
 use parking_lot::Mutex;
 use std::io;
@@ -29,8 +37,11 @@ impl std::fmt::Debug for Poller {
 /// (they are level-triggered, so none are lost).
 const MAX_EVENTS: usize = 1024;
 
-fn flags(interest: Interest) -> u32 {
-    let mut flags = 0;
+fn flags(interest: Interest, trigger: Trigger) -> u32 {
+    let mut flags = match trigger {
+        Trigger::Level => 0,
+        Trigger::Oneshot => libc::EPOLLONESHOT as u32,
+    };
     if interest.readable {
         flags |= libc::EPOLLIN as u32;
     }
@@ -51,9 +62,9 @@ impl Poller {
         })
     }
 
-    fn ctl(&self, op: i32, fd: i32, interest: Interest) -> io::Result<()> {
+    fn ctl(&self, op: i32, fd: i32, interest: Interest, trigger: Trigger) -> io::Result<()> {
         let mut ev = libc::epoll_event {
-            events: flags(interest),
+            events: flags(interest, trigger),
             u64: fd as u64,
         };
         let epfd = self.epfd.load(Ordering::Acquire);
@@ -63,18 +74,18 @@ impl Poller {
     }
 
     /// Starts watching `fd`.
-    pub fn add(&self, fd: i32, interest: Interest) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd, interest)
+    pub fn add(&self, fd: i32, interest: Interest, trigger: Trigger) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, interest, trigger)
     }
 
-    /// Changes what `fd` is watched for.
-    pub fn modify(&self, fd: i32, interest: Interest) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_MOD, fd, interest)
+    /// Changes what and how `fd` is watched for (re-arms a one-shot fd).
+    pub fn modify(&self, fd: i32, interest: Interest, trigger: Trigger) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, interest, trigger)
     }
 
     /// Stops watching `fd`.
     pub fn delete(&self, fd: i32) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_DEL, fd, Interest::default())
+        self.ctl(libc::EPOLL_CTL_DEL, fd, Interest::default(), Trigger::Level)
     }
 
     /// Waits for readiness; `None` waits forever. Timeouts are rounded up to
@@ -129,6 +140,15 @@ impl Drop for Poller {
 mod tests {
     use super::*;
 
+    const READ: Interest = Interest {
+        readable: true,
+        writable: false,
+    };
+    const WRITE: Interest = Interest {
+        readable: false,
+        writable: true,
+    };
+
     fn pipe() -> (i32, i32) {
         let mut fds = [0; 2];
         // SAFETY: `fds` has room for the two fds pipe2 writes.
@@ -144,19 +164,25 @@ mod tests {
         // SAFETY: test-owned fd.
         unsafe { libc::close(fd) };
     }
+    fn dup(fd: i32) -> i32 {
+        // SAFETY: duplicating a test-owned fd; the result is checked.
+        check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) }).unwrap()
+    }
+    fn dup_to(fd: i32, target: i32) {
+        // SAFETY: `target` is a test-owned fd number, replaced atomically.
+        check(unsafe { libc::dup3(fd, target, libc::O_CLOEXEC) }).unwrap();
+    }
+    fn poll(p: &Poller) -> Vec<Event> {
+        let mut ev = Vec::new();
+        p.wait(&mut ev, Some(Duration::ZERO)).unwrap();
+        ev
+    }
 
     #[test]
     fn reports_readable_level_triggered() {
         let p = Poller::new().unwrap();
         let (r, w) = pipe();
-        p.add(
-            r,
-            Interest {
-                readable: true,
-                writable: false,
-            },
-        )
-        .unwrap();
+        p.add(r, READ, Trigger::Level).unwrap();
         let mut ev = Vec::new();
         p.wait(&mut ev, Some(Duration::ZERO)).unwrap();
         assert!(ev.is_empty());
@@ -181,14 +207,7 @@ mod tests {
     fn hangup_is_readable() {
         let p = Poller::new().unwrap();
         let (r, w) = pipe();
-        p.add(
-            r,
-            Interest {
-                readable: true,
-                writable: false,
-            },
-        )
-        .unwrap();
+        p.add(r, READ, Trigger::Level).unwrap();
         close(w);
         let mut ev = Vec::new();
         p.wait(&mut ev, Some(Duration::from_secs(1))).unwrap();
@@ -201,24 +220,21 @@ mod tests {
     fn modify_and_delete() {
         let p = Poller::new().unwrap();
         let (r, w) = pipe();
-        p.add(
-            w,
-            Interest {
-                readable: false,
-                writable: true,
-            },
-        )
-        .unwrap();
-        let mut ev = Vec::new();
-        p.wait(&mut ev, Some(Duration::ZERO)).unwrap();
+        p.add(w, WRITE, Trigger::Level).unwrap();
+        let ev = poll(&p);
         assert!(ev[0].writable);
         p.delete(w).unwrap();
-        ev.clear();
-        p.wait(&mut ev, Some(Duration::ZERO)).unwrap();
-        assert!(ev.is_empty());
+        assert!(poll(&p).is_empty());
         assert_eq!(
-            p.modify(w, Interest::default()).unwrap_err().raw_os_error(),
+            p.modify(w, Interest::default(), Trigger::Level)
+                .unwrap_err()
+                .raw_os_error(),
             Some(libc::ENOENT)
+        );
+        p.add(w, WRITE, Trigger::Level).unwrap();
+        assert_eq!(
+            p.add(w, WRITE, Trigger::Level).unwrap_err().raw_os_error(),
+            Some(libc::EEXIST)
         );
         close(r);
         close(w);
@@ -227,15 +243,7 @@ mod tests {
     #[test]
     fn bad_fd_is_an_os_error() {
         let p = Poller::new().unwrap();
-        let err = p
-            .add(
-                1_000_000,
-                Interest {
-                    readable: true,
-                    writable: false,
-                },
-            )
-            .unwrap_err();
+        let err = p.add(1_000_000, READ, Trigger::Level).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
     }
 
@@ -246,5 +254,106 @@ mod tests {
         p.wait(&mut Vec::new(), Some(Duration::from_micros(300)))
             .unwrap();
         assert!(start.elapsed() >= Duration::from_micros(300));
+    }
+
+    // The kernel behaviour `core/registration.rs` relies on.
+
+    #[test]
+    fn oneshot_reports_once_until_modified() {
+        let p = Poller::new().unwrap();
+        let (r, w) = pipe();
+        p.add(r, READ, Trigger::Oneshot).unwrap();
+        write(w, b"x");
+        assert_eq!(poll(&p).len(), 1);
+        // Still readable, but disarmed.
+        assert!(poll(&p).is_empty());
+        // Still registered: MOD works (no ENOENT) and re-arms.
+        p.modify(r, READ, Trigger::Oneshot).unwrap();
+        assert_eq!(poll(&p).len(), 1);
+        assert!(poll(&p).is_empty());
+        // A disarmed fd is still in the set.
+        assert_eq!(
+            p.add(r, READ, Trigger::Oneshot).unwrap_err().raw_os_error(),
+            Some(libc::EEXIST)
+        );
+        close(r);
+        close(w);
+    }
+
+    #[test]
+    fn disarmed_oneshot_ignores_hangup() {
+        let p = Poller::new().unwrap();
+        let (r, w) = pipe();
+        p.add(r, READ, Trigger::Oneshot).unwrap();
+        write(w, b"x");
+        assert_eq!(poll(&p).len(), 1);
+        close(w);
+        assert!(poll(&p).is_empty());
+        close(r);
+    }
+
+    #[test]
+    fn disarmed_oneshot_of_a_closed_but_duplicated_fd_stays_silent() {
+        // The fd is closed while a duplicate keeps the pipe open (as a
+        // forked child would), so the registration outlives the fd number.
+        let p = Poller::new().unwrap();
+        let (r, w) = pipe();
+        p.add(r, READ, Trigger::Oneshot).unwrap();
+        write(w, b"x");
+        assert_eq!(poll(&p).len(), 1);
+        let keep = dup(r);
+        // The fd number now names another pipe (dup3 closes the old one
+        // atomically, so no test running in parallel can take the number).
+        let (r2, w2) = pipe();
+        dup_to(r2, r);
+        close(r2);
+        write(w, b"y");
+        assert!(poll(&p).is_empty());
+        close(w); // hang-up
+        assert!(poll(&p).is_empty());
+        // MOD finds no registration for the new pipe (ENOENT), ADD
+        // succeeds and reports the new pipe only.
+        assert_eq!(
+            p.modify(r, READ, Trigger::Oneshot)
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::ENOENT)
+        );
+        p.add(r, READ, Trigger::Oneshot).unwrap();
+        assert!(poll(&p).is_empty());
+        write(w2, b"z");
+        assert_eq!(poll(&p).len(), 1);
+        close(keep);
+        close(r);
+        close(w2);
+    }
+
+    #[test]
+    fn oneshot_report_disarms_every_interest() {
+        let mut sv = [0; 2];
+        // SAFETY: `sv` has room for the two fds socketpair writes.
+        check(unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+                sv.as_mut_ptr(),
+            )
+        })
+        .unwrap();
+        let [a, b] = sv;
+        let p = Poller::new().unwrap();
+        p.add(a, READ.union(WRITE), Trigger::Oneshot).unwrap();
+        let ev = poll(&p);
+        assert_eq!(ev.len(), 1);
+        assert!(ev[0].writable && !ev[0].readable);
+        // The write report disarmed the read interest too.
+        write(b, b"x");
+        assert!(poll(&p).is_empty());
+        p.modify(a, READ, Trigger::Oneshot).unwrap();
+        let ev = poll(&p);
+        assert!(ev.len() == 1 && ev[0].readable);
+        close(a);
+        close(b);
     }
 }

@@ -4,11 +4,19 @@
 //! - `Poller::new()` creates the OS object (close-on-exec).
 //! - `add`/`modify`/`delete` register, change or drop an fd's [`Interest`];
 //!   errors are the OS's (EBADF for a closed fd, EPERM for a regular file
-//!   under epoll), returned untouched so Python sees the same `OSError`.
+//!   under epoll, ENOENT to `modify` an fd the poller does not hold, EEXIST
+//!   to `add` one it holds), returned untouched so Python sees the same
+//!   `OSError`.
 //! - `wait` blocks until an fd is ready or the timeout passes and appends one
-//!   [`Event`] per ready fd. Readiness is level-triggered, as asyncio's
-//!   `add_reader` promises: an fd that stays readable is reported again on
-//!   the next `wait`. A signal ends the wait with `ErrorKind::Interrupted`.
+//!   [`Event`] per ready fd. A signal ends the wait with
+//!   `ErrorKind::Interrupted`.
+//! - [`Trigger::Level`]: as asyncio's `add_reader` promises, an fd that stays
+//!   readable is reported again on the next `wait`.
+//! - [`Trigger::Oneshot`]: the fd is reported once, after which the poller
+//!   keeps it registered but *disarmed*: silent, hang-ups and errors
+//!   included, until `modify` arms it again. A disarmed fd costs no syscall
+//!   to leave registered, which is what makes one-shot waits (`sock_recv`)
+//!   cheap: see `core/registration.rs`.
 //! - Hang-ups and errors report the fd as both readable and writable (as
 //!   CPython's selectors do), masked by the registered interest.
 
@@ -16,6 +24,15 @@
 mod epoll;
 #[cfg(target_os = "linux")]
 pub use epoll::Poller;
+
+/// How a registration reports readiness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// On every `wait` while the fd is ready.
+    Level,
+    /// On one `wait`, then never until re-armed with `modify`.
+    Oneshot,
+}
 
 /// What an fd is watched for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,6 +47,14 @@ impl Interest {
     /// True when the fd is watched for nothing (it should be deregistered).
     pub fn is_empty(self) -> bool {
         !self.readable && !self.writable
+    }
+
+    /// Watched for what either is watched for.
+    pub fn union(self, other: Interest) -> Interest {
+        Interest {
+            readable: self.readable || other.readable,
+            writable: self.writable || other.writable,
+        }
     }
 }
 
