@@ -227,7 +227,7 @@ impl Reader {
             self.buffer.resize(MAX_READ, 0);
         }
         Ok(match recv_into(fd, self.buffer.as_mut_ptr(), max)? {
-            Received::Data(n) => Received::Data((PyBytes::new(py, &self.buffer[..n]), n)),
+            Received::Data(n) => Received::Data((copy_to_bytes(py, &self.buffer[..n])?, n)),
             Received::Eof => Received::Eof,
             Received::WouldBlock => Received::WouldBlock,
         })
@@ -244,6 +244,25 @@ impl Reader {
             _ => self.recv_copied(py, fd, max),
         }
     }
+}
+
+/// A new `bytes` holding a copy of `data`. A failed allocation is
+/// `ReadError::Python` with MemoryError set, as `socket.recv` raises it
+/// (pyo3's `PyBytes::new` would panic instead).
+fn copy_to_bytes<'py>(py: Python<'py>, data: &[u8]) -> Result<Bound<'py, PyBytes>, ReadError> {
+    // SAFETY: `data` is a valid slice, of which PyBytes_FromStringAndSize
+    // copies `data.len()` bytes (a slice is never longer than isize::MAX,
+    // so the length cast is exact). It returns a new reference to a
+    // `bytes`, or null with an exception set.
+    let copy = unsafe {
+        Bound::from_owned_ptr_or_opt(
+            py,
+            ffi::PyBytes_FromStringAndSize(data.as_ptr().cast(), data.len() as ffi::Py_ssize_t),
+        )
+    }
+    .ok_or(ReadError::Python)?;
+    // SAFETY: PyBytes_FromStringAndSize returns a `bytes` when it succeeds.
+    Ok(unsafe { copy.cast_into_unchecked() })
 }
 
 /// The direct path: `recv` of `len` bytes (`0 < len <= MAX_READ`, what the
@@ -287,9 +306,9 @@ fn recv_new_bytes<'py>(py: Python<'py>, fd: i32, len: usize) -> ReadResult<'py> 
         Received::Data(n) => {
             // SAFETY: `recv` wrote the first `n < len` bytes at `data`,
             // which stay valid while `unfilled` is alive (until the end of
-            // this function); `PyBytes::new` runs no Python code.
+            // this function); `copy_to_bytes` runs no Python code.
             let filled = unsafe { std::slice::from_raw_parts(data, n) };
-            Received::Data((PyBytes::new(py, filled), n))
+            Received::Data((copy_to_bytes(py, filled)?, n))
         }
         Received::Eof => Received::Eof,
         Received::WouldBlock => Received::WouldBlock,
