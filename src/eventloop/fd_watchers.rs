@@ -3,7 +3,7 @@
 //! Level-triggered, as asyncio's: a reader runs on every iteration while its
 //! fd stays readable. The fd's blocking mode is never touched.
 
-use super::handle::Handle;
+use super::handle::{new_untracked, Handle};
 use super::{FdWatch, LoopBase, Slot};
 use crate::errors::os_error;
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
@@ -158,7 +158,7 @@ impl LoopBase {
         args: Bound<'_, PyTuple>,
     ) -> PyResult<Py<Handle>> {
         slf.get().check_closed()?;
-        let handle = Py::new(slf.py(), Handle::build(slf, callback, args, None)?)?;
+        let handle = new_untracked(slf.py(), Handle::build(slf, callback, args, None)?)?;
         if let Some(old) = slf.get().watch(fd, slot, handle.clone_ref(slf.py()))? {
             old.bind(slf.py())
                 .call_method0(intern!(slf.py(), "cancel"))?;
