@@ -30,6 +30,22 @@ def test_unclosed_loop_with_queued_callbacks_is_collected_and_warns(new_loop):
     assert loop_ref() is None
 
 
+def test_unclosed_loop_with_thousands_of_callbacks_is_collected(new_loop):
+    # More handles than ferroloop keeps on its freelist (1,024): freshly
+    # allocated handles are kept out of the collector's lists like reused
+    # ones, and the loop still reports what they hold.
+    loop = new_loop()
+    futures = [loop.create_future() for _ in range(3000)]
+    for fut in futures:
+        loop.call_soon(fut.set_result, 1)
+        loop.call_later(3600, fut.cancel)
+    loop_ref = weakref.ref(loop)
+    del loop, futures, fut
+    with pytest.warns(ResourceWarning, match="unclosed event loop"):
+        gc.collect()
+    assert loop_ref() is None
+
+
 def test_handle_held_by_user_keeps_its_callback_alive(new_loop):
     loop = new_loop()
     fut = loop.create_future()

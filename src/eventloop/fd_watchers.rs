@@ -6,7 +6,7 @@
 //! `core/registration.rs` for how they save a syscall). The fd's blocking
 //! mode is never touched.
 
-use super::handle::Handle;
+use super::handle::{new_untracked, Handle};
 use super::{FdWatch, LoopBase, Slot, Watcher};
 use crate::errors::os_error;
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
@@ -163,7 +163,7 @@ impl LoopBase {
     ) -> PyResult<Py<Handle>> {
         let py = slf.py();
         slf.get().check_closed()?;
-        let handle = Py::new(py, Handle::build(slf, callback, args, None)?)?;
+        let handle = new_untracked(py, Handle::build(slf, callback, args, None)?)?;
         let watcher = Watcher {
             handle: handle.clone_ref(py),
             until: until.map(Bound::unbind),

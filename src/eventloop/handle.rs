@@ -290,6 +290,34 @@ fn hide_from_collector(copy: &Py<PyAny>) -> bool {
     false
 }
 
+/// Allocates a handle object and takes it out of the cycle collector's
+/// lists, as the loop's design assumes (see `Handle::visit_if_owned`).
+///
+/// pyo3 makes every pyclass a GC type. A handle taken from the type's
+/// freelist comes back untracked, but one freshly allocated (the freelist is
+/// empty whenever more than its 1,024 entries are alive, as with many queued
+/// callbacks or pending timers) is tracked, and the collector then walks it
+/// on every collection for nothing: a handle's `tp_traverse` reports only its
+/// type, never its callback or context, so tracking it finds no cycle. With
+/// tens of thousands of handles alive that walk was most of the cost of
+/// `call_soon` and `call_later`.
+pub(crate) fn new_untracked<T: pyo3::PyClass>(
+    py: Python<'_>,
+    init: impl Into<PyClassInitializer<T>>,
+) -> PyResult<Py<T>> {
+    let obj = Py::new(py, init)?;
+    // SAFETY: `obj` is a live object we just created and nobody else holds
+    // yet; we are attached. Untracking an object of a GC type is always
+    // allowed (its tp_dealloc untracks again, which tolerates an untracked
+    // object); the check avoids untracking twice.
+    unsafe {
+        if ffi::PyObject_GC_IsTracked(obj.as_ptr()) == 1 {
+            ffi::PyObject_GC_UnTrack(obj.as_ptr().cast());
+        }
+    }
+    Ok(obj)
+}
+
 impl Drop for Handle {
     fn drop(&mut self) {
         // A context is deallocated with an untrack that assumes it is

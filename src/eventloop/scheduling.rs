@@ -2,7 +2,7 @@
 //! `time` and `create_future`. These are the hottest methods of the loop:
 //! the C `asyncio.Task` calls `call_soon` on every step.
 
-use super::handle::{Handle, TimerHandle};
+use super::handle::{new_untracked, Handle, TimerHandle};
 use super::python::{current_thread_id, future_type, support};
 use super::LoopBase;
 use crate::core::clock;
@@ -54,7 +54,7 @@ impl LoopBase {
         context: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<Handle>> {
         let py = slf.py();
-        let handle = Py::new(py, Handle::build(slf, callback, args, context)?)?;
+        let handle = new_untracked(py, Handle::build(slf, callback, args, context)?)?;
         slf.get().sched.lock().ready.push(handle.clone_ref(py));
         Ok(handle)
     }
@@ -69,7 +69,7 @@ impl LoopBase {
     ) -> PyResult<Py<TimerHandle>> {
         let py = slf.py();
         let base = Handle::build(slf, callback, args, context)?;
-        let timer = Py::new(py, TimerHandle::build(when, base))?;
+        let timer = new_untracked(py, TimerHandle::build(when, base))?;
         slf.get()
             .sched
             .lock()
