@@ -2,6 +2,7 @@
 //! with `cargo test` alone.
 //!
 //! - [`clock`]: `loop.time()`, the same clock as `time.monotonic()`.
+//! - [`fd_map`]: the fd-keyed map of the loop's watchers, cheaply hashed.
 //! - [`timer_heap`]: scheduled callbacks ordered by (deadline, sequence).
 //! - [`ready_queue`]: callbacks to run, consumed in per-iteration snapshots.
 //! - [`poller`]: readiness over the OS poller, level-triggered or one-shot.
@@ -11,6 +12,7 @@
 //! - [`write_buffer`]: a transport's pending outgoing bytes.
 
 pub mod clock;
+pub mod fd_map;
 pub mod poller;
 pub mod ready_queue;
 pub mod registration;

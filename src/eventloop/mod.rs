@@ -23,6 +23,7 @@ mod run;
 mod scheduling;
 mod tasks;
 
+use crate::core::fd_map::FdMap;
 use crate::core::poller::{Event, Interest, Poller, Trigger};
 use crate::core::ready_queue::ReadyQueue;
 use crate::core::registration::Registration;
@@ -32,7 +33,6 @@ use crate::errors::os_error;
 use handle::{Handle, TimerHandle};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Callbacks waiting to run: ready now, or at a deadline.
@@ -140,7 +140,7 @@ pub struct LoopBase {
     /// Ready queue and timer heap.
     pub(crate) sched: Mutex<Scheduler>,
     /// fd -> callbacks registered with `add_reader`/`add_writer`.
-    pub(crate) fds: Mutex<HashMap<i32, FdWatch>>,
+    pub(crate) fds: Mutex<FdMap<FdWatch>>,
     /// The OS poller.
     pub(crate) poller: Poller,
     /// Wakes the poller from other threads (`call_soon_threadsafe`).
@@ -226,7 +226,7 @@ impl LoopBase {
             .map_err(os_error)?;
         Ok(LoopBase {
             sched: Mutex::new(Scheduler::default()),
-            fds: Mutex::new(HashMap::new()),
+            fds: Mutex::new(FdMap::default()),
             poller,
             waker,
             events: Mutex::new(Vec::with_capacity(64)),
