@@ -18,7 +18,7 @@
 mod fd_watchers;
 pub mod handle;
 mod lifecycle;
-mod python;
+pub(crate) mod python;
 mod run;
 mod scheduling;
 mod tasks;

@@ -33,7 +33,7 @@ fn socket_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 
 /// The fd of `sock` when it is a plain `socket.socket` in non-blocking mode
 /// (timeout 0), the only kind whose `recv` is exactly one `recv(2)`.
-fn plain_nonblocking_fd(sock: &Bound<'_, PyAny>) -> PyResult<Option<i32>> {
+pub(super) fn plain_nonblocking_fd(sock: &Bound<'_, PyAny>) -> PyResult<Option<i32>> {
     let py = sock.py();
     if !sock.get_type().is(socket_type(py)?) {
         return Ok(None);
