@@ -167,3 +167,39 @@ def test_recv_on_a_closed_socket(loop, pair):  # noqa: F811
         return info.value.errno
 
     assert run(loop, main()) == errno.EBADF
+
+
+def test_drained_socket_with_data_already_there(loop, pair):  # noqa: F811
+    # After a read that drained the socket, ferroloop's next read waits
+    # before trying; data that is already queued must still come back, in
+    # order, and a read of 0 bytes must still answer at once.
+    a, b = pair
+
+    async def main():
+        got = []
+        for i in range(3):
+            recv = asyncio.ensure_future(loop.sock_recv(b, 100))
+            await net.spin()
+            a.send(b"wait %d" % i)
+            got.append(await recv)  # drained: 6 of 100 bytes
+            a.send(b"queued %d" % i)
+            await asyncio.sleep(0.001)
+            assert await loop.sock_recv(b, 0) == b""
+            got.append(await loop.sock_recv(b, 100))
+        buf = bytearray(100)
+        a.send(b"into")
+        await asyncio.sleep(0.001)
+        n = await loop.sock_recv_into(b, buf)
+        got.append(bytes(buf[:n]))
+        a.send(b"again")
+        await asyncio.sleep(0.001)
+        n = await loop.sock_recv_into(b, buf)
+        got.append(bytes(buf[:n]))
+        a.shutdown(socket.SHUT_WR)
+        got.append(await loop.sock_recv(b, 100))
+        return got
+
+    assert run(loop, main()) == [
+        b"wait 0", b"queued 0", b"wait 1", b"queued 1", b"wait 2", b"queued 2",
+        b"into", b"again", b"",
+    ]

@@ -2,6 +2,7 @@
 //! with `cargo test` alone.
 //!
 //! - [`clock`]: `loop.time()`, the same clock as `time.monotonic()`.
+//! - [`fd_bits`]: one bit per fd, for cheap per-fd hints.
 //! - [`fd_map`]: the fd-keyed map of the loop's watchers, cheaply hashed.
 //! - [`timer_heap`]: scheduled callbacks ordered by (deadline, sequence).
 //! - [`ready_queue`]: callbacks to run, consumed in per-iteration snapshots.
@@ -12,6 +13,7 @@
 //! - [`write_buffer`]: a transport's pending outgoing bytes.
 
 pub mod clock;
+pub mod fd_bits;
 pub mod fd_map;
 pub mod poller;
 pub mod ready_queue;

@@ -6,6 +6,16 @@
 //! `functools.partial` done callback that removes the reader); per request
 //! that was most of a `sock_*` echo server's own CPU time.
 //!
+//! A read that drained the socket (got some bytes, but less than it asked
+//! for) marks the fd: the next `sock_recv` or `sock_recv_into` on it waits
+//! without trying first, since the try would most likely find nothing. In
+//! the request/response pattern (the next request cannot arrive before the
+//! response to this one was sent) that try was a `recv` (plus an `ioctl`
+//! for large reads) failing with EAGAIN on every request. A read that fills
+//! its request, or finds EOF, clears the mark. When the guess is wrong the
+//! data is reported by the next poll: one loop iteration later, never lost
+//! (uvloop's `sock_recv` always waits first).
+//!
 //! Each `_sock_*_fast` method answers the result, the future to await, or
 //! `NotImplemented` when the call is not one it handles: debug mode, a
 //! socket subclass (`ssl.SSLSocket` included), a socket with a timeout, an
@@ -17,13 +27,39 @@ use super::buffer::BufferView;
 use super::recv::{recv_bytes, Received, MAX_READ};
 use super::sock_ops::plain_nonblocking_fd;
 use super::sock_wait::{future_cancelled, SockWait, WaitKind};
+use crate::core::fd_bits::FdBits;
 use crate::core::sys::check;
 use crate::eventloop::python::future_type;
 use crate::eventloop::{LoopBase, Slot};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyInt, PyMemoryView};
+use std::cell::RefCell;
 use std::sync::atomic::AtomicUsize;
+
+thread_local! {
+    /// The fds whose next read waits before trying (see the module docs).
+    /// Per thread: a socket is read by the loop it belongs to, and loops on
+    /// one thread run one at a time. Only a hint (`core/fd_bits.rs`).
+    static WAIT_FIRST: RefCell<FdBits> = const { RefCell::new(FdBits::new()) };
+}
+
+/// Records, after a read of `fd` got `got` bytes of `asked` (0 at EOF),
+/// whether the next read on `fd` should wait before trying.
+pub(crate) fn note_read(fd: i32, got: usize, asked: usize) {
+    let drained = got > 0 && got < asked;
+    WAIT_FIRST.with_borrow_mut(|bits| {
+        if bits.get(fd) != drained {
+            bits.set(fd, drained);
+        }
+    });
+}
+
+/// True when a read of `asked` bytes on `fd` should wait before trying: a
+/// read of 0 bytes never waits (asyncio answers it at once).
+fn waits_first(fd: i32, asked: usize) -> bool {
+    asked > 0 && WAIT_FIRST.with_borrow(|bits| bits.get(fd))
+}
 
 /// One `send` of `data` (flags 0, as `socket.send`); the byte count, 0 when
 /// the socket cannot take any now (EAGAIN, EINTR).
@@ -108,9 +144,18 @@ impl LoopBase {
         let (Some(size), Some(fd)) = (size, Self::fast_fd(slf, sock)?) else {
             return Ok(py.NotImplemented().into_bound(py));
         };
+        if waits_first(fd, size) {
+            return Self::start_wait(slf, sock, fd, WaitKind::Recv { size });
+        }
         match recv_bytes(py, fd, size)? {
-            Received::Data(data) => Ok(data.into_any()),
-            Received::Eof => Ok(PyBytes::new(py, b"").into_any()),
+            Received::Data(data) => {
+                note_read(fd, data.as_bytes().len(), size);
+                Ok(data.into_any())
+            }
+            Received::Eof => {
+                note_read(fd, 0, size);
+                Ok(PyBytes::new(py, b"").into_any())
+            }
             Received::WouldBlock => Self::start_wait(slf, sock, fd, WaitKind::Recv { size }),
         }
     }
@@ -130,12 +175,26 @@ impl LoopBase {
         let Some((fd, mut view)) = view else {
             return Ok(py.NotImplemented().into_bound(py));
         };
-        let received = super::recv::recv_into(fd, view.as_mut_ptr(), view.len())
+        if waits_first(fd, view.len()) {
+            drop(view);
+            let kind = WaitKind::RecvInto {
+                buf: buf.clone().unbind(),
+            };
+            return Self::start_wait(slf, sock, fd, kind);
+        }
+        let asked = view.len();
+        let received = super::recv::recv_into(fd, view.as_mut_ptr(), asked)
             .map_err(crate::errors::os_error)?;
         drop(view);
         match received {
-            Received::Data(n) => Ok(n.into_pyobject(py)?.into_any()),
-            Received::Eof => Ok(0usize.into_pyobject(py)?.into_any()),
+            Received::Data(n) => {
+                note_read(fd, n, asked);
+                Ok(n.into_pyobject(py)?.into_any())
+            }
+            Received::Eof => {
+                note_read(fd, 0, asked);
+                Ok(0usize.into_pyobject(py)?.into_any())
+            }
             Received::WouldBlock => {
                 let kind = WaitKind::RecvInto {
                     buf: buf.clone().unbind(),

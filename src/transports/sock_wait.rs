@@ -15,6 +15,7 @@
 
 use super::buffer::BufferView;
 use super::recv::{recv_bytes, recv_into, Received};
+use super::sock_fast::note_read;
 use crate::errors::os_error;
 use crate::eventloop::python::{future_is_done, future_type};
 use crate::eventloop::{LoopBase, Slot};
@@ -92,17 +93,30 @@ impl SockWait {
         let fd = self.fd;
         match &self.kind {
             WaitKind::Recv { size } => Ok(match recv_bytes(py, fd, *size)? {
-                Received::Data(data) => Some(data.into_any()),
-                Received::Eof => Some(PyBytes::new(py, b"").into_any()),
+                Received::Data(data) => {
+                    note_read(fd, data.as_bytes().len(), *size);
+                    Some(data.into_any())
+                }
+                Received::Eof => {
+                    note_read(fd, 0, *size);
+                    Some(PyBytes::new(py, b"").into_any())
+                }
                 Received::WouldBlock => None,
             }),
             WaitKind::RecvInto { buf } => {
                 let mut view = BufferView::new(buf.bind(py), true)?;
-                let received = recv_into(fd, view.as_mut_ptr(), view.len()).map_err(os_error)?;
+                let asked = view.len();
+                let received = recv_into(fd, view.as_mut_ptr(), asked).map_err(os_error)?;
                 drop(view);
                 Ok(match received {
-                    Received::Data(n) => Some(n.into_pyobject(py)?.into_any()),
-                    Received::Eof => Some(0usize.into_pyobject(py)?.into_any()),
+                    Received::Data(n) => {
+                        note_read(fd, n, asked);
+                        Some(n.into_pyobject(py)?.into_any())
+                    }
+                    Received::Eof => {
+                        note_read(fd, 0, asked);
+                        Some(0usize.into_pyobject(py)?.into_any())
+                    }
                     Received::WouldBlock => None,
                 })
             }
