@@ -167,6 +167,10 @@ pub struct LoopBase {
     pub(crate) future_kwargs: Mutex<Option<Py<pyo3::types::PyDict>>>,
     /// The task factory (`set_task_factory`), or None.
     pub(crate) task_factory: Mutex<Option<Py<PyAny>>>,
+    /// `self._transports.data`, the fd -> transport dict behind asyncio's
+    /// `_ensure_fd_no_transport`, fetched once by the `sock_*` fast paths
+    /// (`transports/sock_fast.rs`). It holds no reference to the loop.
+    pub(crate) transports_by_fd: pyo3::sync::PyOnceLock<Py<pyo3::types::PyDict>>,
 }
 
 impl LoopBase {
@@ -238,6 +242,7 @@ impl LoopBase {
             last_poll: AtomicU64::new(0),
             future_kwargs: Mutex::new(None),
             task_factory: Mutex::new(None),
+            transports_by_fd: pyo3::sync::PyOnceLock::new(),
         })
     }
 }

@@ -89,14 +89,15 @@ impl LoopBase {
     /// transport was registered for the fd.
     fn ensure_no_transport(slf: &Bound<'_, Self>, fd: i32) -> PyResult<()> {
         let py = slf.py();
-        let data = slf
-            .getattr(intern!(py, "_transports"))?
-            .getattr(intern!(py, "data"))?;
-        let registered = match data.cast::<PyDict>() {
-            Ok(dict) => dict.contains(fd)?,
-            Err(_) => true,
-        };
-        if registered {
+        // `_transports` is made once by `Loop.__init__` and its `data` dict
+        // is never replaced (WeakValueDictionary mutates it in place).
+        let data = slf.get().transports_by_fd.get_or_try_init(py, || {
+            let data = slf
+                .getattr(intern!(py, "_transports"))?
+                .getattr(intern!(py, "data"))?;
+            Ok::<_, PyErr>(data.cast_into::<PyDict>()?.unbind())
+        })?;
+        if data.bind(py).contains(fd)? {
             slf.call_method1(intern!(py, "_ensure_fd_no_transport"), (fd,))?;
         }
         Ok(())
