@@ -10,12 +10,13 @@ modified: the functions are looked up and stored as attributes of this
 class, as any method is.
 
 Where the time goes is ferroloop's own: the socket transport
-(``_transports.py``, on the Rust ``StreamCore``), the first, try-at-once
-half of ``sock_recv``/``sock_recv_into`` (Rust, no exception when nothing
-has arrived yet), and the waits of ``sock_recv``, ``sock_recv_into``,
-``sock_sendall`` and ``sock_accept``, registered as one-shot waits
-(``_add_reader_until``: one syscall per wait instead of two, see
-src/core/registration.rs). Datagram and pipe transports are asyncio's
+(``_transports.py``, on the Rust ``StreamCore``); ``sock_recv``,
+``sock_recv_into`` and ``sock_sendall``, which on plain non-blocking sockets
+try at once and start their wait in one Rust call (no exception when
+nothing has arrived yet, a Rust wake-up that ends its own wait; see
+src/transports/sock_fast.rs); and the waits of those and of
+``sock_accept``, registered as one-shot waits (one syscall per wait instead
+of two, see src/core/registration.rs). Datagram and pipe transports are asyncio's
 classes on ferroloop's fd watchers.
 """
 
