@@ -5,7 +5,9 @@ reference cycle (loop -> callback -> future -> loop). The stock loop is
 collected anyway and warns "unclosed event loop"; so must ferroloop.
 """
 
+import asyncio
 import gc
+import socket
 import weakref
 
 import pytest
@@ -73,3 +75,26 @@ def test_cancelled_callbacks_are_released_after_close(new_loop):
     loop.close()
     gc.collect()
     assert payload_ref() is None
+
+
+def test_unclosed_loop_with_pending_sock_waits_is_collected(new_loop):
+    # loop -> wait -> future -> task -> coroutine -> loop, for a read and a
+    # send that both had to wait.
+    a, b = socket.socketpair()
+    c, d = socket.socketpair()
+    for s in (a, b, c, d):
+        s.setblocking(False)
+    try:
+        loop = new_loop()
+        recv = loop.create_task(loop.sock_recv(b, 100))
+        send = loop.create_task(loop.sock_sendall(c, b"x" * (16 * 1024 * 1024)))
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert not recv.done() and not send.done()
+        loop_ref = weakref.ref(loop)
+        del loop, recv, send
+        with pytest.warns(ResourceWarning, match="unclosed event loop"):
+            gc.collect()
+        assert loop_ref() is None
+    finally:
+        for s in (a, b, c, d):
+            s.close()

@@ -10,18 +10,20 @@ modified: the functions are looked up and stored as attributes of this
 class, as any method is.
 
 Where the time goes is ferroloop's own: the socket transport
-(``_transports.py``, on the Rust ``StreamCore``), the first, try-at-once
-half of ``sock_recv``/``sock_recv_into`` (Rust, no exception when nothing
-has arrived yet), and the waits of ``sock_recv``, ``sock_recv_into``,
-``sock_sendall`` and ``sock_accept``, registered as one-shot waits
-(``_add_reader_until``: one syscall per wait instead of two, see
-src/core/registration.rs). Datagram and pipe transports are asyncio's
+(``_transports.py``, on the Rust ``StreamCore``); ``sock_recv``,
+``sock_recv_into`` and ``sock_sendall``, which on plain non-blocking sockets
+try at once and start their wait in one Rust call (no exception when
+nothing has arrived yet, a Rust wake-up that ends its own wait; see
+src/transports/sock_fast.rs); and the waits of those and of
+``sock_accept``, registered as one-shot waits (one syscall per wait instead
+of two, see src/core/registration.rs). Datagram and pipe transports are asyncio's
 classes on ferroloop's fd watchers.
 """
 
 import functools
 import os
 import weakref
+from asyncio import Future as _Future
 from asyncio import base_events, selector_events, sslproto, unix_events
 
 from . import _pipes
@@ -122,8 +124,54 @@ class NetworkMixin:
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
 
+    # sock_recv, sock_recv_into and sock_sendall: one Rust call tries at
+    # once and, if that would block, starts the wait and answers its future
+    # (src/transports/sock_fast.rs); the wait's wake-up ends itself. Only a
+    # wait given up (cancelled, or its coroutine closed) is ended here. For
+    # what the Rust call does not handle (NotImplemented: debug mode, socket
+    # subclasses, timeouts, other buffer types) the *_slow coroutines do
+    # what asyncio does.
+
     async def sock_recv(self, sock, n):
         """Receive up to `n` bytes from the non-blocking socket `sock`."""
+        result = self._sock_recv_fast(sock, n)
+        if result.__class__ is not _Future:
+            if result is NotImplemented:
+                return await self._sock_recv_slow(sock, n)
+            return result
+        try:
+            return await result
+        except BaseException:
+            self._sock_wait_abandoned(sock, result)
+            raise
+
+    async def sock_recv_into(self, sock, buf):
+        """Receive into the writable buffer `buf`; returns the byte count."""
+        result = self._sock_recv_into_fast(sock, buf)
+        if result.__class__ is not _Future:
+            if result is NotImplemented:
+                return await self._sock_recv_into_slow(sock, buf)
+            return result
+        try:
+            return await result
+        except BaseException:
+            self._sock_wait_abandoned(sock, result)
+            raise
+
+    async def sock_sendall(self, sock, data):
+        """Send all of `data` to the non-blocking socket `sock`."""
+        result = self._sock_sendall_fast(sock, data)
+        if result is None:
+            return None
+        if result is NotImplemented:
+            return await self._sock_sendall_slow(sock, data)
+        try:
+            return await result
+        except BaseException:
+            self._sock_wait_abandoned(sock, result)
+            raise
+
+    async def _sock_recv_slow(self, sock, n):
         base_events._check_ssl_socket(sock)
         if self._debug and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")
@@ -132,8 +180,7 @@ class NetworkMixin:
             return data
         return await self._sock_read_later(sock, self._sock_recv, n)
 
-    async def sock_recv_into(self, sock, buf):
-        """Receive into the writable buffer `buf`; returns the byte count."""
+    async def _sock_recv_into_slow(self, sock, buf):
         base_events._check_ssl_socket(sock)
         if self._debug and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")
@@ -165,8 +212,7 @@ class NetworkMixin:
         fut.add_done_callback(functools.partial(self._sock_write_done, fd, handle=handle))
         return fut
 
-    async def sock_sendall(self, sock, data):
-        """Send all of `data` to the non-blocking socket `sock`."""
+    async def _sock_sendall_slow(self, sock, data):
         base_events._check_ssl_socket(sock)
         if self._debug and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")

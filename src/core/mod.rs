@@ -2,6 +2,8 @@
 //! with `cargo test` alone.
 //!
 //! - [`clock`]: `loop.time()`, the same clock as `time.monotonic()`.
+//! - [`fd_bits`]: one bit per fd, for cheap per-fd hints.
+//! - [`fd_map`]: the fd-keyed map of the loop's watchers, cheaply hashed.
 //! - [`timer_heap`]: scheduled callbacks ordered by (deadline, sequence).
 //! - [`ready_queue`]: callbacks to run, consumed in per-iteration snapshots.
 //! - [`poller`]: readiness over the OS poller, level-triggered or one-shot.
@@ -11,6 +13,8 @@
 //! - [`write_buffer`]: a transport's pending outgoing bytes.
 
 pub mod clock;
+pub mod fd_bits;
+pub mod fd_map;
 pub mod poller;
 pub mod ready_queue;
 pub mod registration;

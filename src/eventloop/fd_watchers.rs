@@ -151,6 +151,64 @@ impl LoopBase {
         Self::install(slf, fd, slot, None, callback, args)
     }
 
+    /// A one-shot wait that runs `callback()` whenever `fd` is ready for
+    /// `slot` until the future `fut` is done (see `_add_reader_until`); for
+    /// the Rust `sock_*` waits (`transports/sock_wait.rs`), which end it
+    /// with `end_wait`.
+    pub(crate) fn watch_until(
+        slf: &Bound<'_, Self>,
+        fd: i32,
+        slot: Slot,
+        fut: Bound<'_, PyAny>,
+        callback: Bound<'_, PyAny>,
+    ) -> PyResult<Py<Handle>> {
+        let args = PyTuple::empty(slf.py());
+        Self::install(slf, fd, slot, Some(fut), callback, args)
+    }
+
+    /// Removes the wait of `fut` from `slot` of `fd` and cancels its
+    /// handle, if it is still the one installed there (another watcher that
+    /// replaced it is left alone, as asyncio's done callback leaves it: the
+    /// replacement cancelled the wait's handle). Returns true if it did.
+    /// Ending a wait the poller just reported costs no syscall.
+    pub(crate) fn end_wait(
+        slf: &Bound<'_, Self>,
+        fd: i32,
+        slot: Slot,
+        fut: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let this = slf.get();
+        let is_ours = {
+            let fds = this.fds.lock();
+            fds.get(&fd)
+                .and_then(|w| w.watcher(slot))
+                .and_then(|w| w.until.as_ref())
+                .is_some_and(|until| until.is(fut))
+        };
+        if !is_ours {
+            return Ok(false);
+        }
+        match this.unwatch(fd, slot) {
+            Some(old) => {
+                Handle::cancel_once(old.handle.bind(slf.py()))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The fd and slot of the wait whose future is `fut`, searching the
+    /// whole table (for the rare caller that lost track of the fd).
+    pub(crate) fn find_wait(&self, fut: &Bound<'_, PyAny>) -> Option<(i32, Slot)> {
+        let fds = self.fds.lock();
+        fds.iter().find_map(|(&fd, watch)| {
+            [Slot::Reader, Slot::Writer].into_iter().find_map(|slot| {
+                let until = watch.watcher(slot)?.until.as_ref()?;
+                until.is(fut).then_some((fd, slot))
+            })
+        })
+    }
+
     /// `watch_fd`, for a level watcher (`until` None) or a one-shot wait
     /// that ends when the future `until` is done.
     fn install(

@@ -177,7 +177,7 @@ impl Handle {
 
     /// Marks the handle cancelled and drops its callback. Returns true when
     /// this call did the cancelling (false if it was already cancelled).
-    fn cancel_once(slf: &Bound<'_, Handle>) -> PyResult<bool> {
+    pub(crate) fn cancel_once(slf: &Bound<'_, Handle>) -> PyResult<bool> {
         let this = slf.get();
         if this.cancelled.swap(true, Ordering::AcqRel) {
             return Ok(false);

@@ -18,11 +18,12 @@
 mod fd_watchers;
 pub mod handle;
 mod lifecycle;
-mod python;
+pub(crate) mod python;
 mod run;
 mod scheduling;
 mod tasks;
 
+use crate::core::fd_map::FdMap;
 use crate::core::poller::{Event, Interest, Poller, Trigger};
 use crate::core::ready_queue::ReadyQueue;
 use crate::core::registration::Registration;
@@ -32,7 +33,6 @@ use crate::errors::os_error;
 use handle::{Handle, TimerHandle};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Callbacks waiting to run: ready now, or at a deadline.
@@ -140,7 +140,7 @@ pub struct LoopBase {
     /// Ready queue and timer heap.
     pub(crate) sched: Mutex<Scheduler>,
     /// fd -> callbacks registered with `add_reader`/`add_writer`.
-    pub(crate) fds: Mutex<HashMap<i32, FdWatch>>,
+    pub(crate) fds: Mutex<FdMap<FdWatch>>,
     /// The OS poller.
     pub(crate) poller: Poller,
     /// Wakes the poller from other threads (`call_soon_threadsafe`).
@@ -167,6 +167,10 @@ pub struct LoopBase {
     pub(crate) future_kwargs: Mutex<Option<Py<pyo3::types::PyDict>>>,
     /// The task factory (`set_task_factory`), or None.
     pub(crate) task_factory: Mutex<Option<Py<PyAny>>>,
+    /// `self._transports.data`, the fd -> transport dict behind asyncio's
+    /// `_ensure_fd_no_transport`, fetched once by the `sock_*` fast paths
+    /// (`transports/sock_fast.rs`). It holds no reference to the loop.
+    pub(crate) transports_by_fd: pyo3::sync::PyOnceLock<Py<pyo3::types::PyDict>>,
 }
 
 impl LoopBase {
@@ -226,7 +230,7 @@ impl LoopBase {
             .map_err(os_error)?;
         Ok(LoopBase {
             sched: Mutex::new(Scheduler::default()),
-            fds: Mutex::new(HashMap::new()),
+            fds: Mutex::new(FdMap::default()),
             poller,
             waker,
             events: Mutex::new(Vec::with_capacity(64)),
@@ -238,6 +242,7 @@ impl LoopBase {
             last_poll: AtomicU64::new(0),
             future_kwargs: Mutex::new(None),
             task_factory: Mutex::new(None),
+            transports_by_fd: pyo3::sync::PyOnceLock::new(),
         })
     }
 }

@@ -73,14 +73,33 @@ impl LoopBase {
     fn rearm_unfinished_waits(&self, py: Python<'_>) {
         let mut disarmed = std::mem::take(&mut *self.disarmed.lock());
         for (fd, futures) in &disarmed {
+            // The usual case first, without calling into Python: every wait
+            // the poll woke has ended since (a `sock_*` wait that completed
+            // its future ends itself). An ended or replaced wait needs no
+            // re-arming: a replacement armed the fd when it was installed.
+            let installed = {
+                let fds = self.fds.lock();
+                let watch = fds.get(fd);
+                [Slot::Reader, Slot::Writer].map(|slot| {
+                    let until = watch.and_then(|w| w.watcher(slot)?.until.as_ref());
+                    matches!((until, &futures[slot as usize]), (Some(u), Some(f)) if u.is(f))
+                })
+            };
+            if installed == [false; 2] {
+                continue;
+            }
             // No lock held: `done()` may run Python code. An error counts
             // as not done (re-arming is always safe).
-            let finished = futures
-                .each_ref()
-                .map(|f| f.as_ref().is_none_or(|f| future_is_done(f.bind(py))));
-            // The usual case: every wait is over. Nothing can have left an
-            // unfinished wait disarmed since the poll (installing a wait
-            // arms it), so there is nothing to do.
+            let finished = [0, 1].map(|i| {
+                !installed[i]
+                    || futures[i]
+                        .as_ref()
+                        .is_none_or(|f| future_is_done(f.bind(py)))
+            });
+            // Every wait still installed is over (a Python wait, whose done
+            // callback will remove it). Nothing can have left an unfinished
+            // wait disarmed since the poll (installing a wait arms it), so
+            // there is nothing to do.
             if finished == [true; 2] {
                 continue;
             }

@@ -8,11 +8,16 @@
 //! - `buffer.rs`: borrowing the bytes of any bytes-like object.
 //! - `recv.rs`: non-blocking reads shared by the transport and `sock_ops`
 //!   (large ones straight into the `bytes` handed over).
-//! - `sock_ops.rs`: the try-at-once halves of `sock_recv`/`sock_recv_into`.
+//! - `sock_ops.rs`: the try-at-once halves of `sock_recv`/`sock_recv_into`
+//!   for the sockets the fast paths leave to Python.
+//! - `sock_fast.rs`: `sock_recv`, `sock_recv_into`, `sock_sendall` in one
+//!   call (try at once, else start a wait); `sock_wait.rs`: their wake-up.
 
 mod buffer;
 mod recv;
+mod sock_fast;
 mod sock_ops;
+mod sock_wait;
 mod stream;
 mod stream_state;
 mod stream_write;
@@ -22,6 +27,7 @@ use pyo3::prelude::*;
 /// Registers the transport classes on the extension module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::StreamCore>()?;
+    m.add_class::<sock_wait::SockWait>()?;
     sock_ops::register(m)?;
     Ok(())
 }

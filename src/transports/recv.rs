@@ -26,6 +26,7 @@
 //! C functions used here remain supported there (soft deprecation: no
 //! warning, no removal planned).
 
+use crate::core::fd_bits::FdBits;
 use crate::core::sys::check;
 use crate::errors::os_error;
 use pyo3::ffi;
@@ -45,61 +46,21 @@ pub(crate) const MAX_READ: usize = 256 * 1024;
 /// threshold only decides when asking is likely to pay.
 pub(crate) const LARGE_READ: usize = 32 * 1024;
 
-/// Fds past this number are never remembered as large readers (their reads
-/// all take the copy path); bounds `LargeReaders` at 128 KiB.
-const MAX_TRACKED_FD: usize = 1 << 20;
-
-/// One bit per fd: whether the last read of that fd on this thread
-/// returned at least `LARGE_READ` bytes.
-///
-/// Only a hint for choosing a path: a stale bit (the fd was closed and its
-/// number reused) costs one `ioctl` or one copy, never a wrong result.
-/// Per thread, since a socket is read by the one loop it belongs to.
-#[derive(Default)]
-struct LargeReaders {
-    /// Bit `fd % 64` of word `fd / 64` is set for large readers.
-    words: Vec<u64>,
-}
-
-impl LargeReaders {
-    /// True if `fd`'s last read was large.
-    fn get(&self, fd: usize) -> bool {
-        self.words
-            .get(fd / 64)
-            .is_some_and(|word| word & (1 << (fd % 64)) != 0)
-    }
-
-    /// Records whether `fd`'s last read was large.
-    fn set(&mut self, fd: usize, large: bool) {
-        if fd >= MAX_TRACKED_FD {
-            return;
-        }
-        let (index, bit) = (fd / 64, 1u64 << (fd % 64));
-        if large {
-            if index >= self.words.len() {
-                self.words.resize(index + 1, 0);
-            }
-            self.words[index] |= bit;
-        } else if let Some(word) = self.words.get_mut(index) {
-            *word &= !bit;
-        }
-    }
-}
-
 /// A thread's reading state: one per thread, since loops on one thread run
 /// one at a time (one thread-local, as each access to one costs a call).
 struct Reader {
     /// Where copy-path reads land before being copied into a `bytes` of
     /// the exact size (`MAX_READ` bytes once used).
     buffer: Vec<u8>,
-    /// The fds whose next read takes the direct path.
-    large: LargeReaders,
+    /// The fds whose last read on this thread returned at least
+    /// `LARGE_READ` bytes: their next read takes the direct path.
+    large: FdBits,
 }
 
 thread_local! {
     /// This thread's `Reader`.
     static READER: RefCell<Reader> = const {
-        RefCell::new(Reader { buffer: Vec::new(), large: LargeReaders { words: Vec::new() } })
+        RefCell::new(Reader { buffer: Vec::new(), large: FdBits::new() })
     };
 }
 
@@ -200,8 +161,7 @@ impl Reader {
         // A read capped below LARGE_READ can be neither large nor worth an
         // ioctl, and says nothing about the reads after it: it leaves the
         // hint as it is (a server reading a small header, then a body).
-        let slot = usize::try_from(fd).unwrap_or(MAX_TRACKED_FD);
-        let was_large = max >= LARGE_READ && self.large.get(slot);
+        let was_large = max >= LARGE_READ && self.large.get(fd);
         let received = if was_large {
             self.recv_asking_first(py, fd, max)?
         } else {
@@ -211,7 +171,7 @@ impl Reader {
             Received::Data((data, len)) => {
                 let large = len >= LARGE_READ;
                 if large != was_large {
-                    self.large.set(slot, large);
+                    self.large.set(fd, large);
                 }
                 Received::Data(data)
             }
@@ -365,21 +325,5 @@ mod tests {
     #[test]
     fn queued_is_none_for_a_non_socket() {
         assert_eq!(queued(-1), None);
-    }
-
-    #[test]
-    fn large_readers_remember_each_fd() {
-        let mut readers = LargeReaders::default();
-        assert!(!readers.get(0) && !readers.get(1000));
-        readers.set(1000, true);
-        readers.set(3, true);
-        assert!(readers.get(1000) && readers.get(3));
-        assert!(!readers.get(999) && !readers.get(1001) && !readers.get(2));
-        readers.set(1000, false);
-        assert!(!readers.get(1000) && readers.get(3));
-        readers.set(5000, false); // clearing an untracked fd allocates nothing
-        assert_eq!(readers.words.len(), 1000 / 64 + 1);
-        readers.set(MAX_TRACKED_FD, true);
-        assert!(!readers.get(MAX_TRACKED_FD));
     }
 }
