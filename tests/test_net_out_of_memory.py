@@ -46,12 +46,18 @@ async def main():
     # straight into a new bytes, as it does after a large read).
     b.sendall(b"w" * WARM_UP)
     assert len(await RECEIVE(a, WARM_UP)) == WARM_UP
-    b.sendall(b"x" * SIZE)
-    coro = RECEIVE(a, SIZE)
+    # The read starts waiting before the cap, and the data arrives after
+    # it: between the two, little runs that could free address space (an
+    # emptied allocator arena given back would make room for the bytes).
+    payload = b"x" * SIZE
+    task = asyncio.ensure_future(RECEIVE(a, SIZE))
+    for _ in range(5):
+        await asyncio.sleep(0)
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (address_space() + 32 * 1024, hard))
+    b.sendall(payload)
     try:
-        await coro
+        await task
     except MemoryError:
         outcome = "MemoryError"
     except BaseException as exc:

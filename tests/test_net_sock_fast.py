@@ -203,3 +203,52 @@ def test_drained_socket_with_data_already_there(loop, pair):  # noqa: F811
         b"wait 0", b"queued 0", b"wait 1", b"queued 1", b"wait 2", b"queued 2",
         b"into", b"again", b"",
     ]
+
+
+class _CountingFuture(asyncio.Future):
+    """A future subclass, as a loop's `create_future` override may return."""
+
+
+def test_waits_use_the_loops_create_future(loop, pair):  # noqa: F811
+    # asyncio's sock_* make their futures with self.create_future(), so a
+    # loop subclass that overrides it sees every wait (and its futures get
+    # the results).
+    a, b = pair
+    base = type(loop)
+    made = []
+
+    class Loop(base):
+        def create_future(self):
+            fut = _CountingFuture(loop=self)
+            made.append(fut)
+            return fut
+
+    sub = Loop()
+    try:
+        async def main():
+            before = len(made)
+            recv = asyncio.ensure_future(sub.sock_recv(b, 100))
+            await net.spin()
+            a.send(b"one")
+            assert await recv == b"one"
+            buf = bytearray(10)
+            recv_into = asyncio.ensure_future(sub.sock_recv_into(b, buf))
+            await net.spin()
+            a.send(b"two")
+            assert await recv_into == 3 and buf[:3] == b"two"
+            big = b"x" * (8 << 20)
+            send = asyncio.ensure_future(sub.sock_sendall(b, big))
+            got = 0
+            while got < len(big):
+                await net.spin()
+                try:
+                    got += len(a.recv(1 << 20))
+                except BlockingIOError:
+                    pass
+            assert await send is None
+            return len(made) - before
+
+        # One future per wait: recv, recv_into, and the rest of the send.
+        assert run(sub, main()) == 3
+    finally:
+        sub.close()

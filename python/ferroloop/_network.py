@@ -23,7 +23,6 @@ classes on ferroloop's fd watchers.
 import functools
 import os
 import weakref
-from asyncio import Future as _Future
 from asyncio import base_events, selector_events, sslproto, unix_events
 
 from . import _pipes
@@ -135,10 +134,10 @@ class NetworkMixin:
     async def sock_recv(self, sock, n):
         """Receive up to `n` bytes from the non-blocking socket `sock`."""
         result = self._sock_recv_fast(sock, n)
-        if result.__class__ is not _Future:
-            if result is NotImplemented:
-                return await self._sock_recv_slow(sock, n)
+        if result.__class__ is bytes:
             return result
+        if result is NotImplemented:
+            return await self._sock_recv_slow(sock, n)
         try:
             return await result
         except BaseException:
@@ -148,10 +147,10 @@ class NetworkMixin:
     async def sock_recv_into(self, sock, buf):
         """Receive into the writable buffer `buf`; returns the byte count."""
         result = self._sock_recv_into_fast(sock, buf)
-        if result.__class__ is not _Future:
-            if result is NotImplemented:
-                return await self._sock_recv_into_slow(sock, buf)
+        if result.__class__ is int:
             return result
+        if result is NotImplemented:
+            return await self._sock_recv_into_slow(sock, buf)
         try:
             return await result
         except BaseException:

@@ -29,7 +29,6 @@ use super::sock_ops::plain_nonblocking_fd;
 use super::sock_wait::{future_cancelled, SockWait, WaitKind};
 use crate::core::fd_bits::FdBits;
 use crate::core::sys::check;
-use crate::eventloop::python::future_type;
 use crate::eventloop::{LoopBase, Slot};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -112,7 +111,9 @@ impl LoopBase {
         kind: WaitKind,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let fut = future_type(py)?.call((), Some(&Self::loop_kwargs(slf)?))?;
+        // Through the method, as asyncio's sock_* do: a subclass or a patch
+        // of `create_future` sees these futures too.
+        let fut = slf.call_method0(intern!(py, "create_future"))?;
         Self::ensure_no_transport(slf, fd)?;
         let slot = kind.slot();
         let wait = SockWait {

@@ -72,18 +72,23 @@ pub(crate) struct SockWait {
     pub(crate) kind: WaitKind,
 }
 
-/// `asyncio.Future.set_result` or `set_exception`, looked up once and
-/// called unbound (see `future_is_done` for why): the waits' futures are
-/// always exact `asyncio.Future`s (`sock_fast.rs` makes them).
-fn future_method<'py>(
-    py: Python<'py>,
+/// `fut.set_result(value)` (or `set_exception`, by `name`). For an exact
+/// `asyncio.Future` (the usual case) the method is looked up once and
+/// called unbound (see `future_is_done` for why); the future of a loop
+/// whose `create_future` is overridden gets an ordinary method call.
+fn complete<'py>(
+    fut: &Bound<'py, PyAny>,
     cell: &'static PyOnceLock<Py<PyAny>>,
-    name: &str,
-) -> PyResult<Bound<'py, PyAny>> {
-    let method = cell.get_or_try_init(py, || {
-        Ok::<_, PyErr>(future_type(py)?.getattr(name)?.unbind())
-    })?;
-    Ok(method.bind(py).clone())
+    name: &'static str,
+    value: Bound<'py, PyAny>,
+) -> PyResult<()> {
+    let py = fut.py();
+    let future = future_type(py)?;
+    if !fut.get_type().is(future) {
+        return fut.call_method1(name, (value,)).map(drop);
+    }
+    let method = cell.get_or_try_init(py, || Ok::<_, PyErr>(future.getattr(name)?.unbind()))?;
+    method.bind(py).call1((fut, value)).map(drop)
 }
 
 impl SockWait {
@@ -153,12 +158,14 @@ impl SockWait {
         static SET_RESULT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         static SET_EXCEPTION: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         match outcome {
-            Ok(value) => future_method(py, &SET_RESULT, "set_result")?.call1((fut, value)),
-            Err(err) => {
-                future_method(py, &SET_EXCEPTION, "set_exception")?.call1((fut, err.into_value(py)))
-            }
+            Ok(value) => complete(fut, &SET_RESULT, "set_result", value),
+            Err(err) => complete(
+                fut,
+                &SET_EXCEPTION,
+                "set_exception",
+                err.into_value(py).into_bound(py).into_any(),
+            ),
         }
-        .map(drop)
     }
 
     fn __repr__(&self) -> String {
