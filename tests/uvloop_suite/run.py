@@ -13,8 +13,9 @@ that fails on stock asyncio as well is not charged to ferroloop.  The sdist
 
 Per ferroloop test the result is one of:
   passed     passed
-  failed     failed/errored/hung/crashed, passed on the stock loop, not listed -> fails
-  stock too  failed on the stock loop as well (not ferroloop's bug)
+  failed     failed/errored/hung/crashed, not listed, and passed on the stock
+             loop or failed there differently                                -> fails
+  stock too  failed the same way on the stock loop (not ferroloop's bug)
   xfail      failed and listed in expected_failures.txt
   xpass      listed but passed: "now passing, remove it"                      -> fails
   skipped    skipped by the test, or [skip] in the list
@@ -25,6 +26,7 @@ import argparse
 import importlib.util
 import os
 import queue
+import re
 import signal
 import sys
 import tempfile
@@ -42,6 +44,9 @@ DEFAULT_EXPECTED = os.path.join(HERE, "expected_failures.txt")
 FAILING = {"fail", "error", "hang", "crash", "unexpected-success"}
 COLUMNS = ["passed", "failed", "stock too", "xfail", "xpass", "skipped"]
 MINOR = sys.version_info[1]
+# The loops' class names, as they appear in messages ("X.method() got ...").
+LOOP_CLASS_NAMES = re.compile(r"\b(_UnixSelectorEventLoop|BaseSelectorEventLoop|BaseEventLoop"
+                              r"|LoopBase|Loop)\b")
 # Longest first, so the workers finish together.
 SLOW_MODULES = ["test_tcp", "test_process", "test_signals", "test_unix", "test_context"]
 
@@ -144,7 +149,7 @@ def run_all(selected, args, expected, tests_dir, log_dir):
 
 def categorize(ferro, stock, expected):
     """{ferroloop test id: category} for one module."""
-    stock_outcome = {tid: rec["outcome"] for tid, rec in stock.results.items()} if stock else {}
+    stock_results = stock.results if stock else {}
     categories = {}
     for tid, rec in ferro.results.items():
         outcome = rec["outcome"]
@@ -156,12 +161,35 @@ def categorize(ferro, stock, expected):
             cat = "xfail" if failing else "xpass"
         elif not failing:
             cat = "passed"
-        elif stock_outcome.get(stock_prefix(tid)) in FAILING:
+        elif same_failure(rec, stock_results.get(stock_prefix(tid))):
             cat = "stock too"
         else:
             cat = "failed"
         categories[tid] = cat
     return categories
+
+
+def same_failure(ferro_rec, stock_rec):
+    """Did the stock loop fail this test the same way: same outcome and,
+    for a failure or error, the same exception line (numbers aside: ports,
+    fds, addresses)?  A test failing differently on the two loops may hide a
+    ferroloop bug behind a stock one, so it is charged."""
+    if stock_rec is None or stock_rec["outcome"] != ferro_rec["outcome"]:
+        return False
+    if ferro_rec["outcome"] in ("hang", "crash"):
+        return True
+    return failure_line(ferro_rec["detail"]) == failure_line(stock_rec["detail"])
+
+
+def failure_line(detail):
+    """The 'SomeError: message' line of a traceback excerpt, numbers masked."""
+    lines = detail.strip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
+    rest = [line for line in lines[frames[-1] + 1 if frames else 0:]
+            if line and not line[0].isspace()]
+    line = re.sub(r"0x[0-9a-fA-F]+|\d+", "#", rest[0] if rest else "")
+    # "BaseEventLoop.create_task() got an unexpected keyword argument"
+    return LOOP_CLASS_NAMES.sub("LOOP", line)
 
 
 def stock_counts(stock):
@@ -217,7 +245,8 @@ def main(argv=None):
         for tid, cat in sorted(categories.items()):
             counts[cat] += 1
             if cat == "failed":
-                failures.append((tid, ferro.results[tid]))
+                stock_rec = stock.results.get(stock_prefix(tid)) if stock else None
+                failures.append((tid, ferro.results[tid], stock_rec))
             elif cat == "xpass":
                 passes.append((tid, expected.lookup(tid, MINOR)))
             elif args.verbose and cat in ("stock too", "xfail"):
@@ -230,9 +259,12 @@ def main(argv=None):
     print(f"{'TOTAL':<16} ferroloop: {cells}  {time.monotonic() - t0:.1f}s")
 
     if failures:
-        print(f"\nFailing on ferroloop, passing on the stock loop ({len(failures)}):")
-        for tid, rec in failures:
+        print(f"\nFailing on ferroloop, not so on the stock loop ({len(failures)}):")
+        for tid, rec, stock_rec in failures:
             print(f"  {tid}: {rec['outcome']}")
+            if stock_rec is not None and stock_rec["outcome"] in FAILING:
+                print(f"    (stock loop: {stock_rec['outcome']}, "
+                      f"{failure_line(stock_rec['detail'])!r})")
             print("\n".join("      " + line for line in rec["detail"].splitlines()))
     if passes:
         print(f"\nListed but passing ({len(passes)}) -- remove from "
