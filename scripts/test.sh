@@ -3,7 +3,9 @@
 # supported Python: the project's pytest suite (ferroloop and stock asyncio),
 # CPython's own test_asyncio against ferroloop (tests/cpython), and the
 # integration tests (tests/integration: real libraries against real servers,
-# PostgreSQL and Redis started here by scripts/services.sh).
+# PostgreSQL and Redis started here by scripts/services.sh), and uvloop's own
+# test suite in its stock-asyncio flavour (tests/uvloop_suite; the pinned
+# sdist is downloaded once into ~/.cache/ferroloop).
 # Usage: scripts/test.sh [3.11 3.12 3.13]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +38,8 @@ for version in "${versions[@]}"; do
     "$python" -m pytest -q tests/integration || status=1
     echo "== python $version: CPython test_asyncio on ferroloop"
     "$python" tests/cpython/run.py -j 2 || status=1
+    echo "== python $version: uvloop's test suite on ferroloop"
+    scripts/uvloop-suite-deps.sh "$version" >/dev/null
+    "$python" tests/uvloop_suite/run.py || status=1
 done
 exit $status

@@ -348,6 +348,14 @@ def test_close_sets_is_closed_and_twice_is_ok(loop):
     assert loop.is_closed() is True
 
 
+def test_private_closed_attribute_follows_close(loop):
+    # Code written for the stock loop reads its private `_closed` (uvloop's
+    # own test suite does, on both loops).
+    assert loop._closed is False
+    loop.close()
+    assert loop._closed is True
+
+
 def test_close_while_running_raises(loop):
     errors = []
 

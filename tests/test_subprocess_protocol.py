@@ -3,8 +3,10 @@ order of the protocol's callbacks (compared with the stock loop's) and the
 SubprocessTransport's methods."""
 
 import asyncio
+import contextvars
 import signal
 import subprocess
+import sys
 
 import pytest
 from subprocess_util import SH, Recorder, run
@@ -280,3 +282,33 @@ def test_pause_reading_holds_the_child_back(loop):
     assert after == before
     assert blocked
     assert got == total
+
+
+def test_exit_callbacks_run_in_the_context_of_subprocess_exec(loop, loop_kind):
+    # process_exited and connection_lost run in the context subprocess_exec
+    # was called in, as with 3.12+'s pidfd child watcher. On the stock 3.11
+    # loop it depends on timing (docs/differences.md).
+    if loop_kind == "asyncio" and sys.version_info < (3, 12):
+        pytest.skip("stock 3.11: the watcher thread's context or the caller's, by timing")
+    cvar = contextvars.ContextVar("cvar", default="outer")
+    seen = {}
+
+    class Protocol(asyncio.SubprocessProtocol):
+        def __init__(self):
+            self.lost = loop.create_future()
+
+        def process_exited(self):
+            seen["process_exited"] = cvar.get()
+
+        def connection_lost(self, exc):
+            seen["connection_lost"] = cvar.get()
+            self.lost.set_result(None)
+
+    async def main():
+        cvar.set("inner")
+        transport, protocol = await loop.subprocess_exec(Protocol, SH, "-c", "exit 0")
+        await protocol.lost
+        transport.close()
+
+    run(loop, main())
+    assert seen == {"process_exited": "inner", "connection_lost": "inner"}

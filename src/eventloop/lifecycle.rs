@@ -72,6 +72,13 @@ impl LoopBase {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// `is_closed()` as the stock loop's private attribute, which code
+    /// written for it (and uvloop's test suite) reads.
+    #[getter]
+    fn _closed(&self) -> bool {
+        self.is_closed()
+    }
+
     /// True in debug mode. Called by every `asyncio.Future()` creation.
     fn get_debug(&self) -> bool {
         self.is_debug()

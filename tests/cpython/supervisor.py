@@ -46,8 +46,9 @@ def terminate_all():
 
 class ModuleRun:
     def __init__(self, module, *, target, timeout, log_path, suite_dir=None,
-                 only=None, skip=None, on_event=None):
+                 only=None, skip=None, on_event=None, child=CHILD):
         self.module = module
+        self.child = child  # the child script (tests/uvloop_suite has its own)
         self.target = target
         self.timeout = timeout
         self.log_path = log_path
@@ -103,7 +104,7 @@ class ModuleRun:
                     os.close(read_fd)
                     return True
                 proc = subprocess.Popen(
-                    [sys.executable, "-X", "faulthandler", CHILD, cfg_path],
+                    [sys.executable, "-X", "faulthandler", self.child, cfg_path],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     pass_fds=[write_fd], cwd=cwd, env=env,
                     # Own process group: a hang kills the tests' subprocesses too.
