@@ -2,7 +2,7 @@
 
     python bench/echo_instructions.py [--apis protocol,streams,sock] [--sizes 1024,102400]
                                       [--loops ferroloop] [--n N] [--pause S]
-                                      [--callgrind-out PATTERN]
+                                      [--split] [--callgrind-out PATTERN]
 
 bench/echo.py times the servers; on a shared machine its CPU times move by
 10-20% between runs. This counts the server's user-space instructions
@@ -21,16 +21,21 @@ work has to be judged with that in mind. Copies weigh more here than in
 time: callgrind counts each byte a `rep movsb` moves as one instruction
 (glibc's memcpy uses it for large copies), so copying 100 KiB counts
 ~100,000 instructions.
+
+`--split` divides each request's instructions into the loop's own and the
+part every loop pays (bench/cgsplit.py) and prints total / (total - own).
+The runner is bench/cgrun.py, shared with bench/http_instructions.py.
 """
 
 import argparse
 import asyncio
+import functools
 import os
-import re
 import socket
-import subprocess
 import sys
 import time
+
+import cgrun
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVERS = os.path.join(HERE, "servers")
@@ -59,7 +64,7 @@ def child(api, loop_name):
         runner.run(main())
 
 
-def echo_requests(port, size, n, pause):
+def echo_requests(port, n, size, pause):
     """Sends n requests of `size` bytes, each `pause` seconds after the
     previous echo came back."""
     request = bytes(range(256)) * (size // 256) + bytes(size % 256)
@@ -80,26 +85,6 @@ def echo_requests(port, size, n, pause):
                 raise RuntimeError("echo differs from the request")
 
 
-def count(api, loop_name, size, n, args):
-    """Total instructions of a server that handled n requests of `size` bytes."""
-    proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={args.callgrind_out}",
-         os.path.realpath(sys.executable), __file__, "--child", api, loop_name],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"})
-    try:
-        port = int(proc.stdout.readline())
-        echo_requests(port, size, n, args.pause)
-    finally:
-        proc.stdin.close()  # the server's signal to exit
-        err = proc.stderr.read()
-        proc.wait(timeout=600)
-    found = re.search(r"Collected : (\d+)", err)
-    if proc.returncode or not found:
-        raise RuntimeError(f"server failed ({proc.returncode}):\n{err[-2000:]}")
-    return int(found.group(1))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--apis", default="protocol,streams,sock")
@@ -108,8 +93,12 @@ def main():
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--pause", type=float, default=0.002,
                         help="seconds the client waits before each request (default 0.002)")
-    parser.add_argument("--callgrind-out", default="/dev/null",
-                        help="callgrind's output files, e.g. /tmp/cg.%%p (default: none kept)")
+    parser.add_argument("--split", action="store_true",
+                        help="also split each request into the loop's own instructions and "
+                             "the rest (bench/cgsplit.py)")
+    parser.add_argument("--callgrind-out",
+                        help="keep callgrind's output files, e.g. /tmp/cg.%%a.%%s.%%l.%%n "
+                             "(%%a api, %%s size, %%l loop, %%n requests)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -118,18 +107,29 @@ def main():
     loops = args.loops.split(",")
     print(f"server instructions per echo request ({sys.version.split()[0]}, "
           f"n={args.n}); lower is better")
-    print("| api | size | " + " | ".join(loops) + " |")
-    print("|---|--:|" + "--:|" * len(loops))
+    if args.split:
+        print("| api | size | loop | total | loop's own | shared | own share | "
+              "total/(total-own) |")
+        print("|---|--:|---|--:|--:|--:|--:|--:|")
+    else:
+        print("| api | size | " + " | ".join(loops) + " |")
+        print("|---|--:|" + "--:|" * len(loops))
     for api in args.apis.split(","):
         for size in map(int, args.sizes.split(",")):
-            per_request = [
-                (count(api, lp, size, 2 * args.n, args) - count(api, lp, size, args.n, args))
-                / args.n
-                for lp in loops
-            ]
-            cells = " | ".join(f"{x:,.0f}" for x in per_request)
-            print(f"| {api} | {size:,} | {cells} |", flush=True)
-
+            cells = []
+            for loop_name in loops:
+                keep = args.callgrind_out and (
+                    args.callgrind_out.replace("%a", api).replace("%s", str(size))
+                    .replace("%l", loop_name))
+                drive = functools.partial(echo_requests, size=size, pause=args.pause)
+                result = cgrun.per_request(__file__, [api, loop_name], drive, args.n, keep,
+                                           args.split)
+                if args.split:
+                    print(f"| {api} | {size:,} | {loop_name} | {cgrun.split_columns(result)} |",
+                          flush=True)
+                cells.append(f"{result['total']:,.0f}")
+            if not args.split:
+                print(f"| {api} | {size:,} | " + " | ".join(cells) + " |", flush=True)
 
 if __name__ == "__main__":
     main()

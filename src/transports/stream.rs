@@ -302,18 +302,22 @@ impl StreamCore {
     /// The loop's reader callback: one read, handed to the protocol.
     fn _read_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
-        let (fd, buffered) = {
+        // One lock, and only the two references a read needs (this runs
+        // once per read; `parts()` would also clone the loop).
+        let (fd, buffered, protocol, outer) = {
             let st = slf.get().state.lock();
-            if st.conn_lost > 0 {
+            if st.conn_lost > 0 || st.event_loop.is_none() {
                 return Ok(());
             }
-            (st.fd, st.buffered)
-        };
-        let Some(Parts {
-            protocol, outer, ..
-        }) = slf.get().parts(py)
-        else {
-            return Ok(());
+            let (Some(protocol), Some(outer)) = (&st.protocol, &st.outer) else {
+                return Ok(());
+            };
+            (
+                st.fd,
+                st.buffered,
+                protocol.clone_ref(py),
+                outer.clone_ref(py),
+            )
         };
         if buffered {
             Self::read_into_protocol(slf, fd, &protocol, &outer)

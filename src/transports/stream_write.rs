@@ -9,10 +9,11 @@
 use super::buffer::BufferView;
 use super::is_exit;
 use super::recv::would_block;
-use super::stream::{Parts, StreamCore};
+use super::stream::{Parts, StreamCore, StreamState};
 use crate::core::sys::check;
 use crate::errors::os_error;
 use crate::eventloop::{LoopBase, Slot};
+use parking_lot::MutexGuard;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -40,6 +41,22 @@ fn send_some(fd: i32, data: &[u8]) -> std::io::Result<usize> {
 fn shutdown_write(fd: i32) -> PyResult<()> {
     // SAFETY: plain syscall on an fd we own; no memory is passed.
     check(unsafe { libc::shutdown(fd, libc::SHUT_WR) }).map_err(os_error)?;
+    Ok(())
+}
+
+/// asyncio's checks of `write()` after the type's: no write after
+/// `write_eof()`, none while sendfile waits for the buffer to empty.
+fn check_writable(st: &StreamState) -> PyResult<()> {
+    if st.eof {
+        return Err(PyRuntimeError::new_err(
+            "Cannot call write() after write_eof()",
+        ));
+    }
+    if st.empty_waiter.is_some() {
+        return Err(PyRuntimeError::new_err(
+            "unable to write; sendfile is in progress",
+        ));
+    }
     Ok(())
 }
 
@@ -148,42 +165,19 @@ impl StreamCore {
     }
 }
 
-#[pymethods]
 impl StreamCore {
-    /// Sends `data` now if nothing is pending, buffers what the kernel did
-    /// not take, and pauses the protocol past the high-water mark.
-    fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// `write` past its checks, with the state locked: counts writes after
+    /// the connection was lost, sends at once when nothing is pending,
+    /// buffers the rest.
+    fn write_locked(
+        slf: &Bound<'_, Self>,
+        mut st: MutexGuard<'_, StreamState>,
+        bytes: &[u8],
+    ) -> PyResult<()> {
         let py = slf.py();
-        check_bytes_like(data)?;
-        {
-            let st = slf.get().state.lock();
-            if st.eof {
-                return Err(PyRuntimeError::new_err(
-                    "Cannot call write() after write_eof()",
-                ));
-            }
-            if st.empty_waiter.is_some() {
-                return Err(PyRuntimeError::new_err(
-                    "unable to write; sendfile is in progress",
-                ));
-            }
-        }
-        let view;
-        let bytes: &[u8] = match data.cast::<PyBytes>() {
-            Ok(b) => b.as_bytes(),
-            Err(_) => match BufferView::new(data, false) {
-                Ok(v) => {
-                    view = v;
-                    view.as_slice()
-                }
-                // Not contiguous: asyncio's send() fails the same way.
-                Err(err) => return Self::write_failed(slf, err),
-            },
-        };
         if bytes.is_empty() {
             return Ok(());
         }
-        let mut st = slf.get().state.lock();
         if st.conn_lost > 0 {
             let warn = st.conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES;
             st.conn_lost += 1;
@@ -225,6 +219,29 @@ impl StreamCore {
             )?;
         }
         Self::maybe_pause_protocol(slf)
+    }
+}
+
+#[pymethods]
+impl StreamCore {
+    /// Sends `data` now if nothing is pending, buffers what the kernel did
+    /// not take, and pauses the protocol past the high-water mark.
+    fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        check_bytes_like(data)?;
+        if let Ok(b) = data.cast::<PyBytes>() {
+            // `bytes`, what protocols nearly always write: the checks and
+            // the send under one lock (no Python code runs in between).
+            let st = slf.get().state.lock();
+            check_writable(&st)?;
+            return Self::write_locked(slf, st, b.as_bytes());
+        }
+        check_writable(&slf.get().state.lock())?;
+        let view = match BufferView::new(data, false) {
+            Ok(view) => view,
+            // Not contiguous: asyncio's send() fails the same way.
+            Err(err) => return Self::write_failed(slf, err),
+        };
+        Self::write_locked(slf, slf.get().state.lock(), view.as_slice())
     }
 
     /// The loop's writer callback: sends what is pending; once the buffer
