@@ -7,6 +7,7 @@
 //! `KeyboardInterrupt` go to the loop's exception handler; those two
 //! propagate out of the loop's `run_*` call.
 
+use super::callback::{CallArgs, Callback};
 use super::python::{call_in_context, copy_current_context, is_exit_exception, support};
 use super::LoopBase;
 use crate::core::timer_heap::Cancellable;
@@ -17,14 +18,6 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use pyo3::{ffi, PyTraverseError};
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// A callback with its positional arguments.
-struct Callback {
-    /// The callable.
-    func: Py<PyAny>,
-    /// Its positional arguments.
-    args: Py<PyTuple>,
-}
 
 /// A scheduled callback (asyncio's `Handle`).
 #[pyclass(subclass, frozen, weakref, freelist = 1024, module = "ferroloop")]
@@ -56,6 +49,16 @@ impl Handle {
         args: Bound<'_, PyTuple>,
         context: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Handle> {
+        Self::build_with(loop_, func, CallArgs::from_tuple(args), context)
+    }
+
+    /// `build` with arguments in any of their stored forms.
+    pub(crate) fn build_with(
+        loop_: &Bound<'_, LoopBase>,
+        func: Bound<'_, PyAny>,
+        args: CallArgs,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Handle> {
         let py = loop_.py();
         let source_traceback = if loop_.get().is_debug() {
             Some(
@@ -79,7 +82,7 @@ impl Handle {
         Ok(Handle {
             callback: Mutex::new(Some(Callback {
                 func: func.unbind(),
-                args: args.unbind(),
+                args,
             })),
             cancelled: AtomicBool::new(false),
             context,
@@ -110,7 +113,7 @@ impl Handle {
         if let Some(callback) = this.callback.try_lock() {
             if let Some(cb) = callback.as_ref() {
                 visit.call(&cb.func)?;
-                visit.call(&cb.args)?;
+                cb.args.visit(visit)?;
             }
         }
         visit.call(&this.context)?;
@@ -159,7 +162,7 @@ impl Handle {
         // Bound clones: dropping a Bound decrefs directly, without the
         // attached-thread check a Py drop makes.
         let (func, args) = match &*this.callback.lock() {
-            Some(cb) => (cb.func.bind(py).clone(), cb.args.bind(py).clone()),
+            Some(cb) => (cb.func.bind(py).clone(), cb.args.bind(py)),
             None => return Ok(()),
         };
         match call_in_context(this.context.bind(py), &func, &args) {
@@ -230,11 +233,12 @@ impl Handle {
     }
 
     #[getter]
-    fn _args(&self, py: Python<'_>) -> Option<Py<PyTuple>> {
+    fn _args(&self, py: Python<'_>) -> PyResult<Option<Py<PyTuple>>> {
         self.callback
             .lock()
             .as_ref()
-            .map(|cb| cb.args.clone_ref(py))
+            .map(|cb| cb.args.to_tuple(py))
+            .transpose()
     }
 
     #[getter]

@@ -4,8 +4,10 @@
 //! This half holds the state every iteration touches and the hot methods;
 //! the Python half holds the rare and version-dependent ones. One asyncio
 //! API area per file:
-//! - `scheduling.rs`: `call_soon`, `call_later`, `call_at`,
-//!   `call_soon_threadsafe`, `time`, `create_future`;
+//! - `call_soon.rs`: `call_soon` and `call_soon_threadsafe` (raw vectorcall
+//!   methods, added to the class by `register`);
+//! - `scheduling.rs`: `call_later`, `call_at`, `time`, `create_future`;
+//! - `callback.rs`: a handle's callback and arguments, and calling them;
 //! - `run.rs`: one loop iteration and the run-until-stopped loop;
 //! - `fd_watchers.rs`: `add_reader`/`add_writer` and their removal;
 //! - `tasks.rs`: `create_task` and the task factory;
@@ -15,6 +17,8 @@
 //! while Python code runs or while a Python object is dropped (a drop may run
 //! a finaliser that calls back into the loop), and never two at a time.
 
+mod call_soon;
+mod callback;
 mod fd_watchers;
 pub mod handle;
 mod lifecycle;
@@ -245,6 +249,7 @@ impl LoopBase {
 /// Registers the classes on the extension module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LoopBase>()?;
+    call_soon::install(&m.py().get_type::<LoopBase>())?;
     m.add_class::<Handle>()?;
     m.add_class::<TimerHandle>()?;
     Ok(())

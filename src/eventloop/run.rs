@@ -178,13 +178,14 @@ impl LoopBase {
         }
     }
 
-    /// Moves due timers to the ready queue.
-    fn queue_due_timers(&self, py: Python<'_>) {
+    /// Moves the timers due at `now` (loop time) to the ready queue.
+    fn queue_due_timers(&self, py: Python<'_>, now: f64) {
         let (mut due, mut garbage) = (Vec::new(), Vec::new());
         let mut sched = self.sched.lock();
-        sched
-            .timers
-            .pop_due(clock::monotonic(), &mut due, &mut garbage);
+        if sched.timers.is_empty() {
+            return;
+        }
+        sched.timers.pop_due(now, &mut due, &mut garbage);
         for timer in due {
             timer.get().mark_fired();
             sched.ready.push(timer.into_bound(py).into_super().unbind());
@@ -193,49 +194,63 @@ impl LoopBase {
         drop(garbage);
     }
 
-    /// Runs the callbacks queued when this step began.
+    /// Runs the callbacks queued when this step began. The whole snapshot
+    /// is taken under one lock; if `SystemExit`/`KeyboardInterrupt` stops
+    /// the run, the callbacks not yet run go back to the front of the queue,
+    /// as asyncio leaves them in its deque.
     fn run_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let count = this.sched.lock().ready.snapshot_len();
-        for _ in 0..count {
-            let Some(handle) = this.sched.lock().ready.pop() else {
-                break;
-            };
+        let mut batch = this.sched.lock().ready.take_batch();
+        let mut outcome = Ok(());
+        while let Some(handle) = batch.pop_front() {
             let handle = handle.into_bound(py);
             if handle.get().is_cancelled() {
                 continue;
             }
-            if this.is_debug() {
-                slf.call_method1(intern!(py, "_run_handle_debug"), (&handle,))?;
+            outcome = if this.is_debug() {
+                slf.call_method1(intern!(py, "_run_handle_debug"), (&handle,))
+                    .map(drop)
             } else {
-                Handle::run(&handle)?;
+                Handle::run(&handle)
+            };
+            // Dropped here, with no lock held: the handle may be the last
+            // reference to objects whose finalisers call the loop.
+            drop(handle);
+            if outcome.is_err() {
+                break;
             }
         }
-        Ok(())
-    }
-
-    /// True when this iteration may skip polling: it would not sleep, and
-    /// the loop polled very recently.
-    fn may_skip_poll(&self, timeout: Option<Duration>, first: bool) -> bool {
-        if first || timeout != Some(Duration::ZERO) {
-            return false;
-        }
-        let last = f64::from_bits(self.last_poll.load(Ordering::Relaxed));
-        clock::monotonic() - last < BUSY_POLL_INTERVAL
+        this.sched.lock().ready.restore_batch(batch);
+        outcome
     }
 
     /// One full iteration (see the module docs for the order). `first` is
     /// true for the first iteration of a run.
+    ///
+    /// The clock is read at most once: before a zero-timeout poll (that
+    /// reading decides whether the poll may be skipped, and serves as the
+    /// poll's time and the timers' "now", since such a poll does not wait),
+    /// or after a poll that may have slept. A "now" taken a little early can
+    /// only make a timer fire later, never before its deadline.
     fn run_once(slf: &Bound<'_, Self>, first: bool) -> PyResult<()> {
         let this = slf.get();
         let timeout = this.poll_timeout();
-        if !this.may_skip_poll(timeout, first) {
+        let now = if timeout == Some(Duration::ZERO) {
+            let t = clock::monotonic();
+            let last = f64::from_bits(this.last_poll.load(Ordering::Relaxed));
+            if first || t - last >= BUSY_POLL_INTERVAL {
+                this.poll_and_dispatch(slf.py(), timeout)?;
+                this.last_poll.store(t.to_bits(), Ordering::Relaxed);
+            }
+            t
+        } else {
             this.poll_and_dispatch(slf.py(), timeout)?;
-            this.last_poll
-                .store(clock::monotonic().to_bits(), Ordering::Relaxed);
-        }
-        this.queue_due_timers(slf.py());
+            let t = clock::monotonic();
+            this.last_poll.store(t.to_bits(), Ordering::Relaxed);
+            t
+        };
+        this.queue_due_timers(slf.py(), now);
         Self::run_ready(slf)
     }
 }
