@@ -41,6 +41,19 @@ pub(crate) struct Callback {
     pub(crate) args: CallArgs,
 }
 
+impl Callback {
+    /// Drops the callable and its arguments as Bound values (a Py drop
+    /// first checks, through a thread-local, that the thread is attached).
+    pub(crate) fn release(self, py: Python<'_>) {
+        drop(self.func.into_bound(py));
+        match self.args {
+            CallArgs::Empty => {}
+            CallArgs::One(arg) => drop(arg.into_bound(py)),
+            CallArgs::Tuple(args) => drop(args.into_bound(py)),
+        }
+    }
+}
+
 impl CallArgs {
     /// Arguments that arrived as a tuple (pyo3's `*args`).
     pub(crate) fn from_tuple(args: Bound<'_, PyTuple>) -> CallArgs {

@@ -46,7 +46,15 @@ pub(crate) struct Scheduler {
     pub(crate) ready: ReadyQueue<Py<Handle>>,
     /// Handles to run at their deadline.
     pub(crate) timers: TimerHeap<Py<TimerHandle>>,
+    /// Handles that ran and that nothing else referenced, emptied for
+    /// `call_soon` to reuse (`Handle::recycle`); at most [`SPARE_HANDLES`].
+    pub(crate) spare_handles: Vec<Py<Handle>>,
 }
+
+/// How many emptied handles a loop keeps for reuse: enough for the
+/// callbacks of a busy iteration, few enough not to hold memory after a
+/// burst (the rest are freed, and pyo3's own freelist takes them).
+pub(crate) const SPARE_HANDLES: usize = 256;
 
 /// One callback registered for an fd: a level watcher (`add_reader`, the
 /// transports) or a one-shot wait (`sock_recv` and friends).
@@ -193,7 +201,9 @@ impl LoopBase {
     pub(crate) fn take_callbacks(&self) -> TakenCallbacks {
         let (ready, timers) = {
             let mut sched = self.sched.lock();
-            (sched.ready.take_all(), sched.timers.take_all())
+            let mut ready = sched.ready.take_all();
+            ready.extend(sched.spare_handles.drain(..));
+            (ready, sched.timers.take_all())
         };
         let watches = self.fds.lock().drain().collect();
         let disarmed = std::mem::take(&mut *self.disarmed.lock());

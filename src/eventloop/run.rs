@@ -21,7 +21,7 @@
 
 use super::handle::Handle;
 use super::python::{current_thread_id, future_is_done};
-use super::{LoopBase, Slot};
+use super::{LoopBase, Slot, SPARE_HANDLES};
 use crate::core::clock;
 use crate::core::poller::Event;
 use crate::errors::os_error;
@@ -42,25 +42,24 @@ const BUSY_POLL_INTERVAL: f64 = 50e-6;
 impl LoopBase {
     /// How long the poller may sleep.
     fn poll_timeout(&self) -> Option<Duration> {
+        let mut sched = self.sched.lock();
+        if !sched.ready.is_empty() || self.stopping.load(Ordering::Acquire) {
+            return Some(Duration::ZERO);
+        }
+        // Cancelled timers found on top are dropped once the lock is free.
         let mut garbage = Vec::new();
-        let timeout = {
-            let mut sched = self.sched.lock();
-            if !sched.ready.is_empty() || self.stopping.load(Ordering::Acquire) {
-                Some(Duration::ZERO)
-            } else {
-                sched.timers.next_deadline(&mut garbage).map(|when| {
-                    let delay = when - clock::monotonic();
-                    // NaN and past deadlines poll without sleeping.
-                    if delay > 0.0 {
-                        Duration::from_secs_f64(delay.min(MAX_POLL_SECONDS))
-                    } else {
-                        Duration::ZERO
-                    }
-                })
-            }
-        };
+        let next = sched.timers.next_deadline(&mut garbage);
+        drop(sched);
         drop(garbage);
-        timeout
+        next.map(|when| {
+            let delay = when - clock::monotonic();
+            // NaN and past deadlines poll without sleeping.
+            if delay > 0.0 {
+                Duration::from_secs_f64(delay.min(MAX_POLL_SECONDS))
+            } else {
+                Duration::ZERO
+            }
+        })
     }
 
     /// Re-arms the one-shot registrations the last poll reported (which
@@ -180,11 +179,11 @@ impl LoopBase {
 
     /// Moves the timers due at `now` (loop time) to the ready queue.
     fn queue_due_timers(&self, py: Python<'_>, now: f64) {
-        let (mut due, mut garbage) = (Vec::new(), Vec::new());
         let mut sched = self.sched.lock();
         if sched.timers.is_empty() {
             return;
         }
+        let (mut due, mut garbage) = (Vec::new(), Vec::new());
         sched.timers.pop_due(now, &mut due, &mut garbage);
         for timer in due {
             timer.get().mark_fired();
@@ -192,6 +191,20 @@ impl LoopBase {
         }
         drop(sched);
         drop(garbage);
+    }
+
+    /// Keeps an emptied handle for `call_soon` to reuse, unless the pool is
+    /// full. Returns whether the pool has room for more.
+    fn keep_spare(&self, spare: Py<Handle>) -> bool {
+        let mut sched = self.sched.lock();
+        if sched.spare_handles.len() < SPARE_HANDLES {
+            sched.spare_handles.push(spare);
+            return sched.spare_handles.len() < SPARE_HANDLES;
+        }
+        drop(sched);
+        // Freed with no lock held (it holds a reference to the loop).
+        drop(spare);
+        false
     }
 
     /// Runs the callbacks queued when this step began. The whole snapshot
@@ -203,6 +216,7 @@ impl LoopBase {
         let this = slf.get();
         let mut batch = this.sched.lock().ready.take_batch();
         let mut outcome = Ok(());
+        let mut spares_wanted = true;
         while let Some(handle) = batch.pop_front() {
             let handle = handle.into_bound(py);
             if handle.get().is_cancelled() {
@@ -214,9 +228,15 @@ impl LoopBase {
             } else {
                 Handle::run(&handle)
             };
-            // Dropped here, with no lock held: the handle may be the last
-            // reference to objects whose finalisers call the loop.
-            drop(handle);
+            // Emptied for reuse or dropped here, with no lock held: the
+            // handle may be the last reference to objects whose finalisers
+            // call the loop. Once the spare pool is full, the rest of the
+            // batch is freed without being emptied first.
+            if outcome.is_ok() && spares_wanted {
+                if let Some(spare) = Handle::recycle(handle) {
+                    spares_wanted = this.keep_spare(spare);
+                }
+            }
             if outcome.is_err() {
                 break;
             }

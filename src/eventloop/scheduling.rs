@@ -56,7 +56,19 @@ impl LoopBase {
         context: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<Handle>> {
         let py = slf.py();
-        let handle = new_untracked(py, Handle::build_with(slf, callback, args, context)?)?;
+        let this = slf.get();
+        // Debug-mode handles carry their creation traceback: always new.
+        let spare = match this.is_debug() {
+            false => this.sched.lock().spare_handles.pop(),
+            true => None,
+        };
+        let handle = match spare {
+            Some(handle) => {
+                Handle::refill(&handle, callback, args, context)?;
+                handle
+            }
+            None => new_untracked(py, Handle::build_with(slf, callback, args, context)?)?,
+        };
         slf.get().sched.lock().ready.push(handle.clone_ref(py));
         Ok(handle)
     }
