@@ -27,6 +27,7 @@ mod run;
 mod scheduling;
 mod tasks;
 
+use crate::core::busy_clock::BusyClock;
 use crate::core::poller::{Event, Interest, Poller, Trigger};
 use crate::core::ready_queue::ReadyQueue;
 use crate::core::registration::Registration;
@@ -173,6 +174,8 @@ pub struct LoopBase {
     pub(crate) thread_id: AtomicU64,
     /// Loop time of the last poll (f64 bits); see `run.rs` on busy polling.
     pub(crate) last_poll: AtomicU64,
+    /// Whether busy iterations may skip reading the clock (`run.rs`).
+    pub(crate) busy_clock: BusyClock,
     /// `{"loop": self}`, made once and passed to every `asyncio.Future(...)`
     /// (the constructor only reads it). Visited and cleared by the GC hooks:
     /// it refers back to the loop.
@@ -250,6 +253,7 @@ impl LoopBase {
             debug: AtomicBool::new(false),
             thread_id: AtomicU64::new(0),
             last_poll: AtomicU64::new(0),
+            busy_clock: BusyClock::default(),
             future_kwargs: Mutex::new(None),
             task_factory: Mutex::new(None),
         })

@@ -11,7 +11,9 @@
 //!    that mostly finds nothing, so it is skipped unless the last poll is
 //!    older than [`BUSY_POLL_INTERVAL`] or this is the first iteration of a
 //!    run (so `call_soon(stop); run_forever()` still processes I/O once).
-//!    Busy loops thus still see I/O within microseconds;
+//!    Busy loops thus still see I/O within microseconds. Fast busy
+//!    iterations without timers may even skip reading the clock for that
+//!    decision (`core/busy_clock.rs`);
 //! 3. queue the reader/writer callbacks of ready fds;
 //! 4. queue the timers that are due;
 //! 5. run the callbacks that were queued when this step began — callbacks
@@ -40,18 +42,19 @@ const MAX_POLL_SECONDS: f64 = 24.0 * 3600.0;
 const BUSY_POLL_INTERVAL: f64 = 50e-6;
 
 impl LoopBase {
-    /// How long the poller may sleep.
-    fn poll_timeout(&self) -> Option<Duration> {
+    /// How long the poller may sleep, and whether timers are scheduled.
+    fn poll_timeout(&self) -> (Option<Duration>, bool) {
         let mut sched = self.sched.lock();
+        let has_timers = !sched.timers.is_empty();
         if !sched.ready.is_empty() || self.stopping.load(Ordering::Acquire) {
-            return Some(Duration::ZERO);
+            return (Some(Duration::ZERO), has_timers);
         }
         // Cancelled timers found on top are dropped once the lock is free.
         let mut garbage = Vec::new();
         let next = sched.timers.next_deadline(&mut garbage);
         drop(sched);
         drop(garbage);
-        next.map(|when| {
+        let timeout = next.map(|when| {
             let delay = when - clock::monotonic();
             // NaN and past deadlines poll without sleeping.
             if delay > 0.0 {
@@ -59,7 +62,8 @@ impl LoopBase {
             } else {
                 Duration::ZERO
             }
-        })
+        });
+        (timeout, has_timers)
     }
 
     /// Re-arms the one-shot registrations the last poll reported (which
@@ -252,25 +256,31 @@ impl LoopBase {
     /// reading decides whether the poll may be skipped, and serves as the
     /// poll's time and the timers' "now", since such a poll does not wait),
     /// or after a poll that may have slept. A "now" taken a little early can
-    /// only make a timer fire later, never before its deadline.
+    /// only make a timer fire later, never before its deadline. Busy
+    /// iterations without timers may skip the reading, and then the poll
+    /// (`core/busy_clock.rs`).
     fn run_once(slf: &Bound<'_, Self>, first: bool) -> PyResult<()> {
         let this = slf.get();
-        let timeout = this.poll_timeout();
-        let now = if timeout == Some(Duration::ZERO) {
-            let t = clock::monotonic();
-            let last = f64::from_bits(this.last_poll.load(Ordering::Relaxed));
-            if first || t - last >= BUSY_POLL_INTERVAL {
-                this.poll_and_dispatch(slf.py(), timeout)?;
-                this.last_poll.store(t.to_bits(), Ordering::Relaxed);
+        let (timeout, has_timers) = this.poll_timeout();
+        if timeout == Some(Duration::ZERO) {
+            if !first && !has_timers && this.busy_clock.may_skip() {
+                return Self::run_ready(slf);
             }
-            t
+            let now = clock::monotonic();
+            this.busy_clock.record(now);
+            let last = f64::from_bits(this.last_poll.load(Ordering::Relaxed));
+            if first || now - last >= BUSY_POLL_INTERVAL {
+                this.poll_and_dispatch(slf.py(), timeout)?;
+                this.last_poll.store(now.to_bits(), Ordering::Relaxed);
+            }
+            this.queue_due_timers(slf.py(), now);
         } else {
             this.poll_and_dispatch(slf.py(), timeout)?;
-            let t = clock::monotonic();
-            this.last_poll.store(t.to_bits(), Ordering::Relaxed);
-            t
-        };
-        this.queue_due_timers(slf.py(), now);
+            let now = clock::monotonic();
+            this.busy_clock.reset();
+            this.last_poll.store(now.to_bits(), Ordering::Relaxed);
+            this.queue_due_timers(slf.py(), now);
+        }
         Self::run_ready(slf)
     }
 }
