@@ -28,7 +28,9 @@ def test_kept_handle_still_describes_its_callback_after_running(loop):
     for _ in range(3):
         run_one_iteration(loop)
     assert ran == [1]
-    assert "append(1)" in repr(handle)
+    assert handle._callback == ran.append
+    assert handle._args == (1,)
+    assert "append" in repr(handle)
     assert not handle.cancelled()
 
 
