@@ -231,10 +231,13 @@ impl Handle {
         args: CallArgs,
         context: Option<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let fresh = HandleState::new(func.py(), func, args, context)?;
+        let py = func.py();
+        let fresh = HandleState::new(py, func, args, context)?;
         let old = std::mem::replace(&mut *handle.get().state.lock(), fresh);
-        // Empty (no callback, context None): dropping it runs no code.
-        drop(old);
+        // Empty (no callback, context None): dropping it runs no code. As a
+        // Bound: `call_soon` runs outside pyo3's trampolines, where a Py drop
+        // could not tell that the thread is attached and would defer it.
+        drop(old.context.into_bound(py));
         Ok(())
     }
 
