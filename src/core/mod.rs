@@ -12,6 +12,7 @@
 //! - [`waker`]: coalesced cross-thread wake-ups of a sleeping poller.
 //! - [`write_buffer`]: a transport's pending outgoing bytes.
 
+pub mod busy_clock;
 pub mod clock;
 pub mod fd_bits;
 pub mod fd_map;

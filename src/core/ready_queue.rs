@@ -3,8 +3,11 @@
 //! One loop iteration runs exactly the callbacks that were queued when it
 //! began: callbacks they schedule wait for the next iteration, so a callback
 //! that keeps rescheduling itself cannot starve I/O or timers. The caller
-//! takes a [`ReadyQueue::snapshot_len`] and then pops that many items one at
-//! a time, so an exception escaping half-way leaves the rest queued in order.
+//! takes the whole snapshot at once ([`ReadyQueue::take_batch`], one lock per
+//! iteration instead of one per callback), runs it, and gives the batch back
+//! ([`ReadyQueue::restore_batch`]): what an exception escaping half-way left
+//! unrun goes back in front of what the callbacks queued meanwhile, so the
+//! order is the same as if each item had been popped from the queue.
 
 use std::collections::VecDeque;
 
@@ -13,12 +16,16 @@ use std::collections::VecDeque;
 pub struct ReadyQueue<T> {
     /// Queued items, oldest first.
     items: VecDeque<T>,
+    /// An empty buffer kept from the last batch, swapped in by `take_batch`
+    /// so that a busy loop does not allocate a new buffer every iteration.
+    spare: VecDeque<T>,
 }
 
 impl<T> Default for ReadyQueue<T> {
     fn default() -> Self {
         Self {
             items: VecDeque::new(),
+            spare: VecDeque::new(),
         }
     }
 }
@@ -29,9 +36,27 @@ impl<T> ReadyQueue<T> {
         self.items.push_back(item);
     }
 
-    /// How many items this iteration runs: those queued right now.
-    pub fn snapshot_len(&self) -> usize {
-        self.items.len()
+    /// Takes every queued item (the iteration's snapshot), oldest first.
+    /// Items pushed afterwards wait for the next batch.
+    pub fn take_batch(&mut self) -> VecDeque<T> {
+        std::mem::replace(&mut self.items, std::mem::take(&mut self.spare))
+    }
+
+    /// Gives back a batch taken by `take_batch`. Items left in it (the run
+    /// stopped early) are queued again ahead of everything pushed since; an
+    /// empty batch is kept as the spare buffer.
+    pub fn restore_batch(&mut self, mut batch: VecDeque<T>) {
+        if batch.is_empty() {
+            if batch.capacity() > self.spare.capacity() {
+                self.spare = batch;
+            }
+            return;
+        }
+        batch.extend(self.items.drain(..));
+        let newer = std::mem::replace(&mut self.items, batch);
+        if newer.capacity() > self.spare.capacity() {
+            self.spare = newer;
+        }
     }
 
     /// Takes the oldest item.
@@ -76,30 +101,51 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_excludes_items_pushed_while_running() {
+    fn batch_excludes_items_pushed_while_running() {
         let mut q = ReadyQueue::default();
         q.push("a");
         q.push("b");
-        let n = q.snapshot_len();
+        let mut batch = q.take_batch();
         let mut ran = Vec::new();
-        for _ in 0..n {
-            let item = q.pop().unwrap();
+        while let Some(item) = batch.pop_front() {
             ran.push(item);
-            q.push("rescheduled"); // a callback scheduling another
+            q.push("rescheduled");
         }
+        q.restore_batch(batch);
         assert_eq!(ran, vec!["a", "b"]);
         assert_eq!(q.len(), 2, "rescheduled items wait for the next iteration");
     }
 
     #[test]
-    fn interrupted_snapshot_keeps_the_rest_in_order() {
+    fn interrupted_batch_goes_back_in_front_in_order() {
         let mut q = ReadyQueue::default();
         for i in 0..4 {
             q.push(i);
         }
-        let _n = q.snapshot_len();
-        assert_eq!(q.pop(), Some(0)); // the callback that raised
-        assert_eq!(q.take_all().into_iter().collect::<Vec<_>>(), vec![1, 2, 3]);
-        assert!(q.is_empty());
+        let mut batch = q.take_batch();
+        assert_eq!(batch.pop_front(), Some(0)); // the callback that raised
+        q.push(10); // queued by that callback before it raised
+        q.restore_batch(batch);
+        let got: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(got, vec![1, 2, 3, 10]);
+    }
+
+    #[test]
+    fn batches_reuse_their_buffer() {
+        let mut q = ReadyQueue::default();
+        for i in 0..100 {
+            q.push(i);
+        }
+        let mut batch = q.take_batch();
+        batch.clear();
+        let cap = batch.capacity();
+        q.restore_batch(batch);
+        q.push(1);
+        let batch = q.take_batch();
+        assert!(
+            q.items.capacity() >= cap,
+            "the spare buffer is queued into next"
+        );
+        assert_eq!(batch.len(), 1);
     }
 }

@@ -7,6 +7,7 @@
 //! `KeyboardInterrupt` go to the loop's exception handler; those two
 //! propagate out of the loop's `run_*` call.
 
+use super::callback::{CallArgs, Callback};
 use super::python::{call_in_context, copy_current_context, is_exit_exception, support};
 use super::LoopBase;
 use crate::core::timer_heap::Cancellable;
@@ -15,29 +16,79 @@ use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use pyo3::PyTypeInfo;
 use pyo3::{ffi, PyTraverseError};
+use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A callback with its positional arguments.
-struct Callback {
-    /// The callable.
-    func: Py<PyAny>,
-    /// Its positional arguments.
-    args: Py<PyTuple>,
+/// What a run reads and what cancelling and reuse change, under one lock.
+struct HandleState {
+    /// Callback and arguments; `None` once cancelled, and while the handle
+    /// waits in the loop's pool of spare handles.
+    callback: Option<Callback>,
+    /// The `contextvars.Context` the callback runs in (None while spare).
+    context: Py<PyAny>,
+    /// True while `context` is a copy this handle made and keeps hidden
+    /// from the cycle collector (see `hide_from_collector`).
+    context_hidden: bool,
+}
+
+impl HandleState {
+    /// The state for `func(*args)` in `context`, or in a copy of the
+    /// current context when `context` is None. (Inlined: built in place,
+    /// it saves copying the state around on every `call_later`.)
+    #[inline(always)]
+    fn new(
+        py: Python<'_>,
+        func: Bound<'_, PyAny>,
+        args: CallArgs,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<HandleState> {
+        // Nothing may fail between hiding the copy and the state owning it:
+        // dropping a hidden context would deallocate it untracked.
+        let (context, context_hidden) = match context {
+            Some(ctx) => (ctx.unbind(), false),
+            None => {
+                let copy = copy_current_context(py)?;
+                let hidden = hide_from_collector(&copy);
+                (copy, hidden)
+            }
+        };
+        Ok(HandleState {
+            callback: Some(Callback {
+                func: func.unbind(),
+                args,
+            }),
+            context,
+            context_hidden,
+        })
+    }
+
+    /// Gives the context back to the cycle collector if it was hidden.
+    fn reveal_context(&mut self) {
+        if std::mem::take(&mut self.context_hidden) {
+            let ctx = self.context.as_ptr();
+            // SAFETY: we are attached (every caller runs inside a pymethod,
+            // the loop's iteration or the handle's tp_dealloc) and hold a
+            // reference to `ctx`. Tracking an already tracked object is a
+            // fatal error, hence the check, even though only this handle
+            // could reach the copy.
+            unsafe {
+                if ffi::PyObject_GC_IsTracked(ctx) == 0 {
+                    ffi::PyObject_GC_Track(ctx.cast());
+                }
+            }
+        }
+    }
 }
 
 /// A scheduled callback (asyncio's `Handle`).
 #[pyclass(subclass, frozen, weakref, freelist = 1024, module = "ferroloop")]
 pub struct Handle {
-    /// Callback and arguments; `None` once cancelled.
-    callback: Mutex<Option<Callback>>,
+    /// Callback, arguments and context.
+    state: Mutex<HandleState>,
     /// Set by `cancel()`; a cancelled handle never runs.
     cancelled: AtomicBool,
-    /// The `contextvars.Context` the callback runs in.
-    context: Py<PyAny>,
-    /// True while `context` is a copy this handle made and keeps hidden
-    /// from the cycle collector (see `hide_from_collector`).
-    context_hidden: AtomicBool,
     /// The loop that scheduled it (the Python `ferroloop.Loop` object).
     loop_obj: Py<PyAny>,
     /// Where the handle was created, captured in debug mode only.
@@ -56,6 +107,17 @@ impl Handle {
         args: Bound<'_, PyTuple>,
         context: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Handle> {
+        Self::build_with(loop_, func, CallArgs::from_tuple(args), context)
+    }
+
+    /// `build` with arguments in any of their stored forms.
+    #[inline(always)]
+    pub(crate) fn build_with(
+        loop_: &Bound<'_, LoopBase>,
+        func: Bound<'_, PyAny>,
+        args: CallArgs,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Handle> {
         let py = loop_.py();
         let source_traceback = if loop_.get().is_debug() {
             Some(
@@ -66,24 +128,9 @@ impl Handle {
         } else {
             None
         };
-        // Nothing may fail between hiding the copy and the handle owning it:
-        // dropping a hidden context would deallocate it untracked.
-        let (context, context_hidden) = match context {
-            Some(ctx) => (ctx.unbind(), false),
-            None => {
-                let copy = copy_current_context(py)?;
-                let hidden = hide_from_collector(&copy);
-                (copy, hidden)
-            }
-        };
         Ok(Handle {
-            callback: Mutex::new(Some(Callback {
-                func: func.unbind(),
-                args: args.unbind(),
-            })),
+            state: Mutex::new(HandleState::new(py, func, args, context)?),
             cancelled: AtomicBool::new(false),
-            context,
-            context_hidden: AtomicBool::new(context_hidden),
             loop_obj: loop_.clone().into_any().unbind(),
             source_traceback,
             cancelled_repr: Mutex::new(None),
@@ -107,13 +154,13 @@ impl Handle {
             return Ok(());
         }
         let this = handle.get();
-        if let Some(callback) = this.callback.try_lock() {
-            if let Some(cb) = callback.as_ref() {
+        if let Some(state) = this.state.try_lock() {
+            if let Some(cb) = state.callback.as_ref() {
                 visit.call(&cb.func)?;
-                visit.call(&cb.args)?;
+                cb.args.visit(visit)?;
             }
+            visit.call(&state.context)?;
         }
-        visit.call(&this.context)?;
         visit.call(&this.loop_obj)?;
         visit.call(&this.source_traceback)?;
         if let Some(repr) = this.cancelled_repr.try_lock() {
@@ -125,24 +172,73 @@ impl Handle {
     /// The context, for code other than the handle: from now on others may
     /// hold it, so the collector must see it again.
     fn shared_context(&self, py: Python<'_>) -> Py<PyAny> {
-        self.reveal_context();
-        self.context.clone_ref(py)
+        let mut state = self.state.lock();
+        state.reveal_context();
+        state.context.clone_ref(py)
     }
 
-    /// Gives the context back to the cycle collector if it was hidden.
-    fn reveal_context(&self) {
-        if self.context_hidden.swap(false, Ordering::AcqRel) {
-            let ctx = self.context.as_ptr();
-            // SAFETY: we are attached (every caller runs inside a pymethod or
-            // the handle's tp_dealloc) and hold a reference to `ctx`.
-            // Tracking an already tracked object is a fatal error, hence the
-            // check, even though only this handle could reach the copy.
-            unsafe {
-                if ffi::PyObject_GC_IsTracked(ctx) == 0 {
-                    ffi::PyObject_GC_Track(ctx.cast());
-                }
-            }
+    /// Empties a handle that has just run so that the loop can reuse it for
+    /// a later `call_soon`, if nothing but the caller's reference can reach
+    /// it; returns None (and the handle is freed as usual) otherwise.
+    ///
+    /// Why: allocating a handle through pyo3 (`object_new`, the freelist's
+    /// lock, initialising the layout, untracking) and freeing it again
+    /// (pyo3's dealloc trampoline) cost ~450 instructions per callback;
+    /// refilling a spare one costs a lock. Only plain `Handle`s made in
+    /// normal mode qualify: not timers, not debug-mode handles (their
+    /// creation traceback is fixed), not cancelled ones.
+    pub(crate) fn recycle(handle: Bound<'_, Handle>) -> Option<Py<Handle>> {
+        let py = handle.py();
+        let this = handle.get();
+        let obj = handle.as_ptr();
+        // SAFETY: `obj` is live (we hold `handle`). A reference count of 1 is
+        // our own reference; handles are not tracked by the cycle collector,
+        // so `gc.get_objects()`/`get_referrers()` cannot find it either, and
+        // an empty weak reference list means no weakref can revive it.
+        // Hence nothing else can reach it while we reset and keep it.
+        let unreachable = unsafe {
+            let ty = ffi::Py_TYPE(obj);
+            ptr::eq(ty, Handle::type_object_raw(py))
+                && ffi::Py_REFCNT(obj) == 1
+                && !has_weakrefs(obj, ty)
+        };
+        if !unreachable || this.is_cancelled() || this.source_traceback.is_some() {
+            return None;
         }
+        let (callback, context) = {
+            let mut state = this.state.lock();
+            state.reveal_context();
+            (
+                state.callback.take(),
+                std::mem::replace(&mut state.context, py.None()),
+            )
+        };
+        // Dropped outside the lock: a drop may run arbitrary Python code
+        // (which cannot reach this handle, see above). As Bound values,
+        // which skip the attached-thread check a Py drop makes.
+        drop(context.into_bound(py));
+        if let Some(callback) = callback {
+            callback.release(py);
+        }
+        Some(handle.unbind())
+    }
+
+    /// Puts `func(*args)` into a handle `recycle` emptied, as `build_with`
+    /// would have made it.
+    pub(crate) fn refill(
+        handle: &Py<Handle>,
+        func: Bound<'_, PyAny>,
+        args: CallArgs,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let py = func.py();
+        let fresh = HandleState::new(py, func, args, context)?;
+        let old = std::mem::replace(&mut *handle.get().state.lock(), fresh);
+        // Empty (no callback, context None): dropping it runs no code. As a
+        // Bound: `call_soon` runs outside pyo3's trampolines, where a Py drop
+        // could not tell that the thread is attached and would defer it.
+        drop(old.context.into_bound(py));
+        Ok(())
     }
 
     /// True once cancelled.
@@ -158,11 +254,18 @@ impl Handle {
         let this = slf.get();
         // Bound clones: dropping a Bound decrefs directly, without the
         // attached-thread check a Py drop makes.
-        let (func, args) = match &*this.callback.lock() {
-            Some(cb) => (cb.func.bind(py).clone(), cb.args.bind(py).clone()),
-            None => return Ok(()),
+        let (func, args, context) = {
+            let state = this.state.lock();
+            match &state.callback {
+                Some(cb) => (
+                    cb.func.bind(py).clone(),
+                    cb.args.bind(py),
+                    state.context.bind(py).clone(),
+                ),
+                None => return Ok(()),
+            }
         };
-        match call_in_context(this.context.bind(py), &func, &args) {
+        match call_in_context(&context, &func, &args) {
             Ok(_) => Ok(()),
             Err(err) if is_exit_exception(py, &err) => Err(err),
             Err(err) => {
@@ -192,7 +295,7 @@ impl Handle {
             *this.cancelled_repr.lock() = Some(repr);
         }
         // Dropped outside the lock: a drop may run arbitrary Python code.
-        let callback = this.callback.lock().take();
+        let callback = this.state.lock().callback.take();
         drop(callback);
         Ok(true)
     }
@@ -223,18 +326,21 @@ impl Handle {
 
     #[getter]
     fn _callback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.callback
+        self.state
             .lock()
+            .callback
             .as_ref()
             .map(|cb| cb.func.clone_ref(py))
     }
 
     #[getter]
-    fn _args(&self, py: Python<'_>) -> Option<Py<PyTuple>> {
-        self.callback
+    fn _args(&self, py: Python<'_>) -> PyResult<Option<Py<PyTuple>>> {
+        self.state
             .lock()
+            .callback
             .as_ref()
-            .map(|cb| cb.args.clone_ref(py))
+            .map(|cb| cb.args.to_tuple(py))
+            .transpose()
     }
 
     #[getter]
@@ -290,6 +396,24 @@ fn hide_from_collector(copy: &Py<PyAny>) -> bool {
     false
 }
 
+/// True if weak references to `obj` (of type `ty`) exist.
+///
+/// # Safety
+/// `obj` must be a live object of type `ty`, and we must be attached.
+unsafe fn has_weakrefs(obj: *mut ffi::PyObject, ty: *mut ffi::PyTypeObject) -> bool {
+    // SAFETY: `ty` is a live type object (the caller's contract); its
+    // `tp_weaklistoffset`, when not zero, is the offset of the weak
+    // reference list pointer inside instances (a plain offset for classes
+    // defined in C and by pyo3, never the "managed" negative form).
+    unsafe {
+        let offset = (*ty).tp_weaklistoffset;
+        if offset <= 0 {
+            return offset != 0;
+        }
+        !(*obj.cast::<u8>().offset(offset).cast::<*mut ffi::PyObject>()).is_null()
+    }
+}
+
 /// Allocates a handle object and takes it out of the cycle collector's
 /// lists, as the loop's design assumes (see `Handle::visit_if_owned`).
 ///
@@ -322,7 +446,7 @@ impl Drop for Handle {
     fn drop(&mut self) {
         // A context is deallocated with an untrack that assumes it is
         // tracked, so it must be tracked again before our reference goes.
-        self.reveal_context();
+        self.state.get_mut().reveal_context();
     }
 }
 

@@ -24,6 +24,10 @@ impl LoopBase {
             for timer in sched.timers.iter() {
                 Handle::visit_if_owned(timer_as_handle(timer), &visit)?;
             }
+            // Spare handles hold nothing but the loop itself.
+            for handle in &sched.spare_handles {
+                Handle::visit_if_owned(handle, &visit)?;
+            }
         }
         if let Some(kwargs) = self.future_kwargs.try_lock() {
             visit.call(&*kwargs)?;

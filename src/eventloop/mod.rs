@@ -4,8 +4,10 @@
 //! This half holds the state every iteration touches and the hot methods;
 //! the Python half holds the rare and version-dependent ones. One asyncio
 //! API area per file:
-//! - `scheduling.rs`: `call_soon`, `call_later`, `call_at`,
-//!   `call_soon_threadsafe`, `time`, `create_future`;
+//! - `call_soon.rs`: `call_soon` and `call_soon_threadsafe` (raw vectorcall
+//!   methods, added to the class by `register`);
+//! - `scheduling.rs`: `call_later`, `call_at`, `time`, `create_future`;
+//! - `callback.rs`: a handle's callback and arguments, and calling them;
 //! - `run.rs`: one loop iteration and the run-until-stopped loop;
 //! - `fd_watchers.rs`: `add_reader`/`add_writer` and their removal;
 //! - `tasks.rs`: `create_task` and the task factory;
@@ -15,6 +17,8 @@
 //! while Python code runs or while a Python object is dropped (a drop may run
 //! a finaliser that calls back into the loop), and never two at a time.
 
+mod call_soon;
+mod callback;
 mod fd_watchers;
 pub mod handle;
 mod lifecycle;
@@ -23,6 +27,7 @@ mod run;
 mod scheduling;
 mod tasks;
 
+use crate::core::busy_clock::BusyClock;
 use crate::core::fd_map::FdMap;
 use crate::core::poller::{Event, Interest, Poller, Trigger};
 use crate::core::ready_queue::ReadyQueue;
@@ -42,7 +47,15 @@ pub(crate) struct Scheduler {
     pub(crate) ready: ReadyQueue<Py<Handle>>,
     /// Handles to run at their deadline.
     pub(crate) timers: TimerHeap<Py<TimerHandle>>,
+    /// Handles that ran and that nothing else referenced, emptied for
+    /// `call_soon` to reuse (`Handle::recycle`); at most [`SPARE_HANDLES`].
+    pub(crate) spare_handles: Vec<Py<Handle>>,
 }
+
+/// How many emptied handles a loop keeps for reuse: enough for the
+/// callbacks of a busy iteration, few enough not to hold memory after a
+/// burst (the rest are freed, and pyo3's own freelist takes them).
+pub(crate) const SPARE_HANDLES: usize = 256;
 
 /// One callback registered for an fd: a level watcher (`add_reader`, the
 /// transports) or a one-shot wait (`sock_recv` and friends).
@@ -161,6 +174,8 @@ pub struct LoopBase {
     pub(crate) thread_id: AtomicU64,
     /// Loop time of the last poll (f64 bits); see `run.rs` on busy polling.
     pub(crate) last_poll: AtomicU64,
+    /// Whether busy iterations may skip reading the clock (`run.rs`).
+    pub(crate) busy_clock: BusyClock,
     /// `{"loop": self}`, made once and passed to every `asyncio.Future(...)`
     /// (the constructor only reads it). Visited and cleared by the GC hooks:
     /// it refers back to the loop.
@@ -193,7 +208,9 @@ impl LoopBase {
     pub(crate) fn take_callbacks(&self) -> TakenCallbacks {
         let (ready, timers) = {
             let mut sched = self.sched.lock();
-            (sched.ready.take_all(), sched.timers.take_all())
+            let mut ready = sched.ready.take_all();
+            ready.extend(sched.spare_handles.drain(..));
+            (ready, sched.timers.take_all())
         };
         let watches = self.fds.lock().drain().collect();
         let disarmed = std::mem::take(&mut *self.disarmed.lock());
@@ -240,6 +257,7 @@ impl LoopBase {
             debug: AtomicBool::new(false),
             thread_id: AtomicU64::new(0),
             last_poll: AtomicU64::new(0),
+            busy_clock: BusyClock::default(),
             future_kwargs: Mutex::new(None),
             task_factory: Mutex::new(None),
             transports_by_fd: pyo3::sync::PyOnceLock::new(),
@@ -250,6 +268,7 @@ impl LoopBase {
 /// Registers the classes on the extension module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LoopBase>()?;
+    call_soon::install(&m.py().get_type::<LoopBase>())?;
     m.add_class::<Handle>()?;
     m.add_class::<TimerHandle>()?;
     Ok(())

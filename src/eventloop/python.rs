@@ -1,10 +1,11 @@
 //! Python objects the Rust layer uses, imported once, and the small unsafe
 //! helpers around CPython's context API.
 
+use super::callback::BoundArgs;
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyModule, PyTuple};
+use pyo3::types::PyModule;
 use pyo3::{ffi, intern};
 
 static SUPPORT: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -74,7 +75,7 @@ pub fn copy_current_context(py: Python<'_>) -> PyResult<Py<PyAny>> {
 pub fn call_in_context<'py>(
     context: &Bound<'py, PyAny>,
     func: &Bound<'py, PyAny>,
-    args: &Bound<'py, PyTuple>,
+    args: &BoundArgs<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = context.py();
     let ctx = context.as_ptr();
@@ -82,9 +83,7 @@ pub fn call_in_context<'py>(
     if unsafe { ffi::PyContext_CheckExact(ctx) } == 0 {
         // Not a real Context: let its own `run` decide (and fail) as
         // asyncio's `self._context.run(...)` would.
-        let mut call_args = vec![func.clone()];
-        call_args.extend(args.iter());
-        return context.call_method1(intern!(py, "run"), PyTuple::new(py, call_args)?);
+        return args.run_in(context, func);
     }
     // SAFETY: `ctx` is a Context (checked above); Enter/Exit are balanced
     // below and report failures (e.g. a context already entered) as -1
@@ -92,7 +91,7 @@ pub fn call_in_context<'py>(
     if unsafe { ffi::PyContext_Enter(ctx) } < 0 {
         return Err(PyErr::fetch(py));
     }
-    let result = func.call1(args);
+    let result = args.call(func);
     // SAFETY: balances the successful Enter above.
     if unsafe { ffi::PyContext_Exit(ctx) } < 0 {
         return Err(PyErr::fetch(py));

@@ -11,7 +11,9 @@
 //!    that mostly finds nothing, so it is skipped unless the last poll is
 //!    older than [`BUSY_POLL_INTERVAL`] or this is the first iteration of a
 //!    run (so `call_soon(stop); run_forever()` still processes I/O once).
-//!    Busy loops thus still see I/O within microseconds;
+//!    Busy loops thus still see I/O within microseconds. Fast busy
+//!    iterations without timers may even skip reading the clock for that
+//!    decision (`core/busy_clock.rs`);
 //! 3. queue the reader/writer callbacks of ready fds;
 //! 4. queue the timers that are due;
 //! 5. run the callbacks that were queued when this step began — callbacks
@@ -21,7 +23,7 @@
 
 use super::handle::Handle;
 use super::python::{current_thread_id, future_is_done};
-use super::{LoopBase, Slot};
+use super::{LoopBase, Slot, SPARE_HANDLES};
 use crate::core::clock;
 use crate::core::poller::Event;
 use crate::errors::os_error;
@@ -40,27 +42,28 @@ const MAX_POLL_SECONDS: f64 = 24.0 * 3600.0;
 const BUSY_POLL_INTERVAL: f64 = 50e-6;
 
 impl LoopBase {
-    /// How long the poller may sleep.
-    fn poll_timeout(&self) -> Option<Duration> {
+    /// How long the poller may sleep, and whether timers are scheduled.
+    fn poll_timeout(&self) -> (Option<Duration>, bool) {
+        let mut sched = self.sched.lock();
+        let has_timers = !sched.timers.is_empty();
+        if !sched.ready.is_empty() || self.stopping.load(Ordering::Acquire) {
+            return (Some(Duration::ZERO), has_timers);
+        }
+        // Cancelled timers found on top are dropped once the lock is free.
         let mut garbage = Vec::new();
-        let timeout = {
-            let mut sched = self.sched.lock();
-            if !sched.ready.is_empty() || self.stopping.load(Ordering::Acquire) {
-                Some(Duration::ZERO)
-            } else {
-                sched.timers.next_deadline(&mut garbage).map(|when| {
-                    let delay = when - clock::monotonic();
-                    // NaN and past deadlines poll without sleeping.
-                    if delay > 0.0 {
-                        Duration::from_secs_f64(delay.min(MAX_POLL_SECONDS))
-                    } else {
-                        Duration::ZERO
-                    }
-                })
-            }
-        };
+        let next = sched.timers.next_deadline(&mut garbage);
+        drop(sched);
         drop(garbage);
-        timeout
+        let timeout = next.map(|when| {
+            let delay = when - clock::monotonic();
+            // NaN and past deadlines poll without sleeping.
+            if delay > 0.0 {
+                Duration::from_secs_f64(delay.min(MAX_POLL_SECONDS))
+            } else {
+                Duration::ZERO
+            }
+        });
+        (timeout, has_timers)
     }
 
     /// Re-arms the one-shot registrations the last poll reported (which
@@ -197,13 +200,14 @@ impl LoopBase {
         }
     }
 
-    /// Moves due timers to the ready queue.
-    fn queue_due_timers(&self, py: Python<'_>) {
-        let (mut due, mut garbage) = (Vec::new(), Vec::new());
+    /// Moves the timers due at `now` (loop time) to the ready queue.
+    fn queue_due_timers(&self, py: Python<'_>, now: f64) {
         let mut sched = self.sched.lock();
-        sched
-            .timers
-            .pop_due(clock::monotonic(), &mut due, &mut garbage);
+        if sched.timers.is_empty() {
+            return;
+        }
+        let (mut due, mut garbage) = (Vec::new(), Vec::new());
+        sched.timers.pop_due(now, &mut due, &mut garbage);
         for timer in due {
             timer.get().mark_fired();
             sched.ready.push(timer.into_bound(py).into_super().unbind());
@@ -212,49 +216,90 @@ impl LoopBase {
         drop(garbage);
     }
 
-    /// Runs the callbacks queued when this step began.
+    /// Keeps an emptied handle for `call_soon` to reuse, unless the pool is
+    /// full. Returns whether the pool has room for more.
+    fn keep_spare(&self, spare: Py<Handle>) -> bool {
+        let mut sched = self.sched.lock();
+        if sched.spare_handles.len() < SPARE_HANDLES {
+            sched.spare_handles.push(spare);
+            return sched.spare_handles.len() < SPARE_HANDLES;
+        }
+        drop(sched);
+        // Freed with no lock held (it holds a reference to the loop).
+        drop(spare);
+        false
+    }
+
+    /// Runs the callbacks queued when this step began. The whole snapshot
+    /// is taken under one lock; if `SystemExit`/`KeyboardInterrupt` stops
+    /// the run, the callbacks not yet run go back to the front of the queue,
+    /// as asyncio leaves them in its deque.
     fn run_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let count = this.sched.lock().ready.snapshot_len();
-        for _ in 0..count {
-            let Some(handle) = this.sched.lock().ready.pop() else {
-                break;
-            };
+        let mut batch = this.sched.lock().ready.take_batch();
+        let mut outcome = Ok(());
+        let mut spares_wanted = true;
+        while let Some(handle) = batch.pop_front() {
             let handle = handle.into_bound(py);
             if handle.get().is_cancelled() {
                 continue;
             }
-            if this.is_debug() {
-                slf.call_method1(intern!(py, "_run_handle_debug"), (&handle,))?;
+            outcome = if this.is_debug() {
+                slf.call_method1(intern!(py, "_run_handle_debug"), (&handle,))
+                    .map(drop)
             } else {
-                Handle::run(&handle)?;
+                Handle::run(&handle)
+            };
+            // Emptied for reuse or dropped here, with no lock held: the
+            // handle may be the last reference to objects whose finalisers
+            // call the loop. Once the spare pool is full, the rest of the
+            // batch is freed without being emptied first.
+            if outcome.is_ok() && spares_wanted {
+                if let Some(spare) = Handle::recycle(handle) {
+                    spares_wanted = this.keep_spare(spare);
+                }
+            }
+            if outcome.is_err() {
+                break;
             }
         }
-        Ok(())
-    }
-
-    /// True when this iteration may skip polling: it would not sleep, and
-    /// the loop polled very recently.
-    fn may_skip_poll(&self, timeout: Option<Duration>, first: bool) -> bool {
-        if first || timeout != Some(Duration::ZERO) {
-            return false;
-        }
-        let last = f64::from_bits(self.last_poll.load(Ordering::Relaxed));
-        clock::monotonic() - last < BUSY_POLL_INTERVAL
+        this.sched.lock().ready.restore_batch(batch);
+        outcome
     }
 
     /// One full iteration (see the module docs for the order). `first` is
     /// true for the first iteration of a run.
+    ///
+    /// The clock is read at most once: before a zero-timeout poll (that
+    /// reading decides whether the poll may be skipped, and serves as the
+    /// poll's time and the timers' "now", since such a poll does not wait),
+    /// or after a poll that may have slept. A "now" taken a little early can
+    /// only make a timer fire later, never before its deadline. Busy
+    /// iterations without timers may skip the reading, and then the poll
+    /// (`core/busy_clock.rs`).
     fn run_once(slf: &Bound<'_, Self>, first: bool) -> PyResult<()> {
         let this = slf.get();
-        let timeout = this.poll_timeout();
-        if !this.may_skip_poll(timeout, first) {
+        let (timeout, has_timers) = this.poll_timeout();
+        if timeout == Some(Duration::ZERO) {
+            if !first && !has_timers && this.busy_clock.may_skip() {
+                return Self::run_ready(slf);
+            }
+            let now = clock::monotonic();
+            this.busy_clock.record(now);
+            let last = f64::from_bits(this.last_poll.load(Ordering::Relaxed));
+            if first || now - last >= BUSY_POLL_INTERVAL {
+                this.poll_and_dispatch(slf.py(), timeout)?;
+                this.last_poll.store(now.to_bits(), Ordering::Relaxed);
+            }
+            this.queue_due_timers(slf.py(), now);
+        } else {
             this.poll_and_dispatch(slf.py(), timeout)?;
-            this.last_poll
-                .store(clock::monotonic().to_bits(), Ordering::Relaxed);
+            let now = clock::monotonic();
+            this.busy_clock.reset();
+            this.last_poll.store(now.to_bits(), Ordering::Relaxed);
+            this.queue_due_timers(slf.py(), now);
         }
-        this.queue_due_timers(slf.py());
         Self::run_ready(slf)
     }
 }

@@ -1,7 +1,9 @@
-//! Scheduling: `call_soon`, `call_later`, `call_at`, `call_soon_threadsafe`,
-//! `time` and `create_future`. These are the hottest methods of the loop:
-//! the C `asyncio.Task` calls `call_soon` on every step.
+//! Scheduling: `call_later`, `call_at`, `time` and `create_future`, and the
+//! checks and queueing `call_soon`/`call_soon_threadsafe` (`call_soon.rs`)
+//! share with them. These are the hottest methods of the loop: the C
+//! `asyncio.Task` calls `call_soon` on every step.
 
+use super::callback::CallArgs;
 use super::handle::{new_untracked, Handle, TimerHandle};
 use super::python::{current_thread_id, future_type, support};
 use super::LoopBase;
@@ -16,7 +18,7 @@ impl LoopBase {
     /// The checks every scheduling method starts with: the loop is open
     /// and, in debug mode, the call comes from the loop's thread (unless
     /// `threadsafe`) with a callable that is not a coroutine.
-    fn check_schedule(
+    pub(crate) fn check_schedule(
         &self,
         callback: &Bound<'_, PyAny>,
         method: &str,
@@ -47,14 +49,26 @@ impl LoopBase {
     }
 
     /// Queues a new handle for the next iteration.
-    fn schedule_soon(
+    pub(crate) fn schedule_soon(
         slf: &Bound<'_, Self>,
         callback: Bound<'_, PyAny>,
-        args: Bound<'_, PyTuple>,
+        args: CallArgs,
         context: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<Handle>> {
         let py = slf.py();
-        let handle = new_untracked(py, Handle::build(slf, callback, args, context)?)?;
+        let this = slf.get();
+        // Debug-mode handles carry their creation traceback: always new.
+        let spare = match this.is_debug() {
+            false => this.sched.lock().spare_handles.pop(),
+            true => None,
+        };
+        let handle = match spare {
+            Some(handle) => {
+                Handle::refill(&handle, callback, args, context)?;
+                handle
+            }
+            None => new_untracked(py, Handle::build_with(slf, callback, args, context)?)?,
+        };
         slf.get().sched.lock().ready.push(handle.clone_ref(py));
         Ok(handle)
     }
@@ -93,33 +107,6 @@ impl LoopBase {
     /// The loop's clock: `time.monotonic()`.
     fn time(&self) -> f64 {
         clock::monotonic()
-    }
-
-    /// Schedules `callback(*args)` for the next iteration.
-    #[pyo3(signature = (callback, *args, context=None))]
-    fn call_soon(
-        slf: &Bound<'_, Self>,
-        callback: Bound<'_, PyAny>,
-        args: Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<Handle>> {
-        slf.get().check_schedule(&callback, "call_soon", false)?;
-        Self::schedule_soon(slf, callback, args, context)
-    }
-
-    /// Like `call_soon`, from any thread: also wakes the loop.
-    #[pyo3(signature = (callback, *args, context=None))]
-    fn call_soon_threadsafe(
-        slf: &Bound<'_, Self>,
-        callback: Bound<'_, PyAny>,
-        args: Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<Handle>> {
-        slf.get()
-            .check_schedule(&callback, "call_soon_threadsafe", true)?;
-        let handle = Self::schedule_soon(slf, callback, args, context)?;
-        slf.get().waker.wake();
-        Ok(handle)
     }
 
     /// Schedules `callback(*args)` at loop time `when`.
