@@ -1,0 +1,120 @@
+"""The loop's default executor: a ``ThreadPoolExecutor`` that runs the loop's
+own work without a ``concurrent.futures.Future``.
+
+The stock loop's ``run_in_executor`` submits to a ``ThreadPoolExecutor`` and
+chains the returned ``concurrent.futures.Future`` to an asyncio future
+(``asyncio.wrap_future``): a future with a ``threading.Condition``, a work
+item, three closures and two done callbacks per call. ``LoopExecutor`` keeps
+the executor (its workers, thread names, idle reuse, ``shutdown``, the atexit
+join and fork handling are ``ThreadPoolExecutor``'s own, unchanged) but puts a
+``LoopWork`` on its queue for the loop's calls: the worker runs the function
+and hands the outcome to the loop with one ``call_soon_threadsafe``. What the
+caller sees is the same as through ``wrap_future``:
+
+- work whose future was cancelled before a worker picked it up never runs;
+- work cancelled while running runs to the end and its outcome is dropped;
+- an exception reaches the future as the same object (converted as
+  ``wrap_future`` converts ``concurrent.futures`` exceptions);
+- an outcome for a loop that has been closed is dropped.
+
+``submit`` and ``map`` are inherited; both kinds of work share the workers.
+"""
+
+from asyncio.futures import _convert_future_exc
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import thread as _thread
+
+
+def _set_result(fut, result):
+    if not fut.cancelled():
+        fut.set_result(result)
+
+
+def _set_exception(fut, exc):
+    if not fut.cancelled():
+        fut.set_exception(_convert_future_exc(exc))
+
+
+def _cancel(fut, _unused):
+    fut.cancel()
+
+
+def _send(loop, setter, fut, value):
+    """Hands an outcome to the loop's thread; dropped once the loop is closed
+    (as wrap_future drops it)."""
+    if loop.is_closed():
+        return
+    try:
+        loop.call_soon_threadsafe(setter, fut, value)
+    except RuntimeError:
+        # The loop closed between the check and the call.
+        pass
+
+
+class LoopWork:
+    """One ``run_in_executor`` call on the default executor. The worker calls
+    ``run``; ``ThreadPoolExecutor.shutdown(cancel_futures=True)`` calls
+    ``future.cancel()`` on work still queued (``future`` is the item itself)."""
+
+    __slots__ = ("loop", "fut", "func", "args")
+
+    def __init__(self, loop, fut, func, args):
+        self.loop = loop
+        self.fut = fut
+        self.func = func
+        self.args = args
+
+    def run(self):
+        loop, fut, func, args = self.loop, self.fut, self.func, self.args
+        self.loop = self.fut = self.func = self.args = None
+        if fut is None or fut.cancelled():
+            return
+        try:
+            result = func(*args)
+        except BaseException as exc:
+            # The traceback keeps this frame alive: clear its locals so that
+            # no cycle runs through the future and the exception.
+            func = args = None
+            _send(loop, _set_exception, fut, exc)
+            loop = fut = self = None
+        else:
+            func = args = None
+            _send(loop, _set_result, fut, result)
+
+    @property
+    def future(self):
+        return self
+
+    def cancel(self):
+        loop, fut = self.loop, self.fut
+        self.loop = self.fut = self.func = self.args = None
+        if fut is not None:
+            _send(loop, _cancel, fut, None)
+        return True
+
+    def set_exception(self, exc):
+        # ThreadPoolExecutor marks queued work broken this way when a worker's
+        # initializer fails (the loop's executor has none; kept for subclasses).
+        loop, fut = self.loop, self.fut
+        self.loop = self.fut = self.func = self.args = None
+        if fut is not None:
+            _send(loop, _set_exception, fut, exc)
+
+
+class LoopExecutor(ThreadPoolExecutor):
+    """The default executor of ``ferroloop.Loop``."""
+
+    def _run_for_loop(self, loop, func, args):
+        """``loop.run_in_executor(None, func, *args)``: returns an asyncio
+        future of `loop`. Refuses work as ``submit`` does."""
+        with self._shutdown_lock, _thread._global_shutdown_lock:
+            if self._broken:
+                raise _thread.BrokenThreadPool(self._broken)
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            if _thread._shutdown:
+                raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+            fut = loop.create_future()
+            self._work_queue.put(LoopWork(loop, fut, func, args))
+            self._adjust_thread_count()
+            return fut
