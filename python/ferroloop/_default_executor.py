@@ -18,9 +18,15 @@ caller sees is the same as through ``wrap_future``:
 - an outcome for a loop that has been closed is dropped.
 
 ``submit`` and ``map`` are inherited; both kinds of work share the workers.
+The workers are ``_serve`` rather than ``ThreadPoolExecutor``'s: the same
+loop, but idle workers are counted with a deque of tokens instead of a
+pure-Python ``threading.Semaphore`` (a ``Condition`` round per call).
 """
 
+import threading
+import weakref
 from asyncio.futures import _convert_future_exc
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import thread as _thread
 
@@ -101,8 +107,59 @@ class LoopWork:
             _send(loop, _set_exception, fut, exc)
 
 
+def _serve(executor_ref, work_queue, idle):
+    """A worker thread: runs work from the queue until the executor is shut
+    down or collected, or the interpreter exits (each of these puts a None
+    on the queue, which the worker passes on to the next one)."""
+    try:
+        while True:
+            item = work_queue.get()
+            if item is not None:
+                item.run()
+                del item
+                if work_queue.empty():
+                    idle.append(None)
+                continue
+            executor = executor_ref()
+            if _thread._shutdown or executor is None or executor._shutdown:
+                if executor is not None:
+                    executor._shutdown = True
+                work_queue.put(None)
+                return
+            del executor
+    except BaseException:
+        _thread._base.LOGGER.critical("Exception in worker", exc_info=True)
+
+
 class LoopExecutor(ThreadPoolExecutor):
     """The default executor of ``ferroloop.Loop``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._idle_workers = deque()
+
+    def _adjust_thread_count(self):
+        # Called with the work already queued: an idle worker will take it.
+        if self._initializer is not None:
+            # ThreadPoolExecutor's own workers run initializers.
+            return super()._adjust_thread_count()
+        try:
+            self._idle_workers.pop()
+            return
+        except IndexError:
+            pass
+        count = len(self._threads)
+        if count >= self._max_workers:
+            return
+        queue = self._work_queue
+        thread = threading.Thread(
+            name=f"{self._thread_name_prefix or self}_{count}",
+            target=_serve,
+            args=(weakref.ref(self, lambda _ref: queue.put(None)), queue, self._idle_workers),
+        )
+        thread.start()
+        self._threads.add(thread)
+        _thread._threads_queues[thread] = queue
 
     def _run_for_loop(self, loop, func, args):
         """``loop.run_in_executor(None, func, *args)``: returns an asyncio
