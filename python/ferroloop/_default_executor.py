@@ -5,9 +5,9 @@ The stock loop's ``run_in_executor`` submits to a ``ThreadPoolExecutor`` and
 chains the returned ``concurrent.futures.Future`` to an asyncio future
 (``asyncio.wrap_future``): a future with a ``threading.Condition``, a work
 item, three closures and two done callbacks per call. ``LoopExecutor`` keeps
-the executor (its workers, thread names, idle reuse, ``shutdown``, the atexit
-join and fork handling are ``ThreadPoolExecutor``'s own, unchanged) but puts a
-``LoopWork`` on its queue for the loop's calls: the worker runs the function
+the executor (``submit``, ``map``, ``shutdown``, the atexit join and fork
+handling are ``ThreadPoolExecutor``'s own) but puts a ``LoopWork`` on its
+queue for the loop's calls: the worker runs the function
 and hands the outcome to the loop with one ``call_soon_threadsafe``. What the
 caller sees is the same as through ``wrap_future``:
 
@@ -52,9 +52,11 @@ def _send(loop, setter, fut, value):
         return
     try:
         loop.call_soon_threadsafe(setter, fut, value)
-    except RuntimeError:
-        # The loop closed between the check and the call.
-        pass
+    except Exception:
+        # A worker never dies of a failed hand-over; a loop that closed
+        # since the check refuses it quietly.
+        if not loop.is_closed():
+            _thread._base.LOGGER.exception("exception calling callback for %r", fut)
 
 
 class LoopWork:
