@@ -8,6 +8,7 @@ import threading
 import warnings
 from asyncio import futures, timeouts
 
+from ._default_executor import LoopExecutor
 from ._errors import logger
 from ._support import check_callback
 
@@ -29,8 +30,10 @@ class ExecutorsMixin:
                 raise RuntimeError("Executor shutdown has been called")
             executor = self._default_executor
             if executor is None:
-                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
+                executor = LoopExecutor(thread_name_prefix="asyncio")
                 self._default_executor = executor
+        if type(executor) is LoopExecutor:
+            return executor._run_for_loop(self, func, args)
         return futures.wrap_future(executor.submit(func, *args), loop=self)
 
     def set_default_executor(self, executor):

@@ -1,0 +1,179 @@
+"""The loop's default executor: a ``ThreadPoolExecutor`` that runs the loop's
+own work without a ``concurrent.futures.Future``.
+
+The stock loop's ``run_in_executor`` submits to a ``ThreadPoolExecutor`` and
+chains the returned ``concurrent.futures.Future`` to an asyncio future
+(``asyncio.wrap_future``): a future with a ``threading.Condition``, a work
+item, three closures and two done callbacks per call. ``LoopExecutor`` keeps
+the executor (``submit``, ``map``, ``shutdown``, the atexit join and fork
+handling are ``ThreadPoolExecutor``'s own) but puts a ``LoopWork`` on its
+queue for the loop's calls: the worker runs the function
+and hands the outcome to the loop with one ``call_soon_threadsafe``. What the
+caller sees is the same as through ``wrap_future``:
+
+- work whose future was cancelled before a worker picked it up never runs;
+- work cancelled while running runs to the end and its outcome is dropped;
+- an exception reaches the future as the same object (converted as
+  ``wrap_future`` converts ``concurrent.futures`` exceptions);
+- an outcome for a loop that has been closed is dropped.
+
+``submit`` and ``map`` are inherited; both kinds of work share the workers.
+The workers are ``_serve`` rather than ``ThreadPoolExecutor``'s: the same
+loop, but idle workers are counted with a deque of tokens instead of a
+pure-Python ``threading.Semaphore`` (a ``Condition`` round per call).
+"""
+
+import threading
+import weakref
+from asyncio.futures import _convert_future_exc
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import thread as _thread
+
+
+def _set_result(fut, result):
+    if not fut.cancelled():
+        fut.set_result(result)
+
+
+def _set_exception(fut, exc):
+    if not fut.cancelled():
+        fut.set_exception(_convert_future_exc(exc))
+
+
+def _cancel(fut, _unused):
+    fut.cancel()
+
+
+def _send(loop, setter, fut, value):
+    """Hands an outcome to the loop's thread; dropped once the loop is closed
+    (as wrap_future drops it)."""
+    if loop.is_closed():
+        return
+    try:
+        loop.call_soon_threadsafe(setter, fut, value)
+    except Exception:
+        # A worker never dies of a failed hand-over; a loop that closed
+        # since the check refuses it quietly.
+        if not loop.is_closed():
+            _thread._base.LOGGER.exception("exception calling callback for %r", fut)
+
+
+class LoopWork:
+    """One ``run_in_executor`` call on the default executor. The worker calls
+    ``run``; ``ThreadPoolExecutor.shutdown(cancel_futures=True)`` calls
+    ``future.cancel()`` on work still queued (``future`` is the item itself)."""
+
+    __slots__ = ("loop", "fut", "func", "args")
+
+    def __init__(self, loop, fut, func, args):
+        self.loop = loop
+        self.fut = fut
+        self.func = func
+        self.args = args
+
+    def run(self):
+        loop, fut, func, args = self.loop, self.fut, self.func, self.args
+        self.loop = self.fut = self.func = self.args = None
+        if fut is None or fut.cancelled():
+            return
+        try:
+            result = func(*args)
+        except BaseException as exc:
+            # The traceback keeps this frame alive: clear its locals so that
+            # no cycle runs through the future and the exception.
+            func = args = None
+            _send(loop, _set_exception, fut, exc)
+            loop = fut = self = None
+        else:
+            func = args = None
+            _send(loop, _set_result, fut, result)
+
+    @property
+    def future(self):
+        return self
+
+    def cancel(self):
+        loop, fut = self.loop, self.fut
+        self.loop = self.fut = self.func = self.args = None
+        if fut is not None:
+            _send(loop, _cancel, fut, None)
+        return True
+
+    def set_exception(self, exc):
+        # ThreadPoolExecutor marks queued work broken this way when a worker's
+        # initializer fails (the loop's executor has none; kept for subclasses).
+        loop, fut = self.loop, self.fut
+        self.loop = self.fut = self.func = self.args = None
+        if fut is not None:
+            _send(loop, _set_exception, fut, exc)
+
+
+def _serve(executor_ref, work_queue, idle):
+    """A worker thread: runs work from the queue until the executor is shut
+    down or collected, or the interpreter exits (each of these puts a None
+    on the queue, which the worker passes on to the next one)."""
+    try:
+        while True:
+            item = work_queue.get()
+            if item is not None:
+                item.run()
+                del item
+                if work_queue.empty():
+                    idle.append(None)
+                continue
+            executor = executor_ref()
+            if _thread._shutdown or executor is None or executor._shutdown:
+                if executor is not None:
+                    executor._shutdown = True
+                work_queue.put(None)
+                return
+            del executor
+    except BaseException:
+        _thread._base.LOGGER.critical("Exception in worker", exc_info=True)
+
+
+class LoopExecutor(ThreadPoolExecutor):
+    """The default executor of ``ferroloop.Loop``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._idle_workers = deque()
+
+    def _adjust_thread_count(self):
+        # Called with the work already queued: an idle worker will take it.
+        if self._initializer is not None:
+            # ThreadPoolExecutor's own workers run initializers.
+            return super()._adjust_thread_count()
+        try:
+            self._idle_workers.pop()
+            return
+        except IndexError:
+            pass
+        count = len(self._threads)
+        if count >= self._max_workers:
+            return
+        queue = self._work_queue
+        thread = threading.Thread(
+            name=f"{self._thread_name_prefix or self}_{count}",
+            target=_serve,
+            args=(weakref.ref(self, lambda _ref: queue.put(None)), queue, self._idle_workers),
+        )
+        thread.start()
+        self._threads.add(thread)
+        _thread._threads_queues[thread] = queue
+
+    def _run_for_loop(self, loop, func, args):
+        """``loop.run_in_executor(None, func, *args)``: returns an asyncio
+        future of `loop`. Refuses work as ``submit`` does."""
+        with self._shutdown_lock, _thread._global_shutdown_lock:
+            if self._broken:
+                raise _thread.BrokenThreadPool(self._broken)
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            if _thread._shutdown:
+                raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+            fut = loop.create_future()
+            self._work_queue.put(LoopWork(loop, fut, func, args))
+            self._adjust_thread_count()
+            return fut
