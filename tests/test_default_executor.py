@@ -334,3 +334,18 @@ def test_forked_child_that_never_uses_the_executor_exits(pyrun):
     )
     assert result.returncode == 0, result.stderr
     assert sorted(result.stdout.split("\n")) == ["", "child", "parent 0"]
+
+
+def test_fast_executor_only_where_threadpoolexecutors_internals_are_known(monkeypatch):
+    # LoopExecutor builds on ThreadPoolExecutor's private parts; where they
+    # differ (a later CPython) the loop must keep the stock executor rather
+    # than break run_in_executor. On the versions supported today the fast
+    # one must be in use.
+    default_executor = pytest.importorskip("ferroloop._default_executor")
+    assert default_executor.DEFAULT_EXECUTOR is default_executor.LoopExecutor
+    assert default_executor._private_layout_is_known()
+    monkeypatch.delattr(concurrent.futures.thread, "_threads_queues")
+    assert not default_executor._private_layout_is_known()
+    monkeypatch.undo()
+    monkeypatch.setattr(concurrent.futures.thread._WorkItem, "run", lambda self, ctx: None)
+    assert not default_executor._private_layout_is_known()

@@ -133,6 +133,30 @@ def _serve(executor_ref, work_queue, idle):
         _thread._base.LOGGER.critical("Exception in worker", exc_info=True)
 
 
+def _private_layout_is_known():
+    """True when ``ThreadPoolExecutor`` has the private parts ``LoopExecutor``
+    builds on, as on CPython 3.11 to 3.13. Later versions may change them
+    (3.14 passes a worker context to ``_WorkItem.run`` and drops
+    ``_initializer``); the loop then keeps a plain ``ThreadPoolExecutor``
+    and the stock ``wrap_future`` path instead of failing."""
+    probe = ThreadPoolExecutor(max_workers=1)  # starts no thread
+    try:
+        attributes = (
+            "_initializer", "_work_queue", "_threads", "_shutdown_lock", "_broken",
+            "_shutdown", "_max_workers", "_thread_name_prefix", "_adjust_thread_count",
+        )
+        module = ("_threads_queues", "_global_shutdown_lock", "_shutdown", "BrokenThreadPool")
+        return (
+            all(hasattr(probe, name) for name in attributes)
+            and all(hasattr(_thread, name) for name in module)
+            and _thread._WorkItem.run.__code__.co_argcount == 1
+        )
+    except Exception:
+        return False
+    finally:
+        probe.shutdown(wait=False)
+
+
 class LoopExecutor(ThreadPoolExecutor):
     """The default executor of ``ferroloop.Loop``."""
 
@@ -177,3 +201,7 @@ class LoopExecutor(ThreadPoolExecutor):
             self._work_queue.put(LoopWork(loop, fut, func, args))
             self._adjust_thread_count()
             return fut
+
+
+# The default executor's class: LoopExecutor where its assumptions hold.
+DEFAULT_EXECUTOR = LoopExecutor if _private_layout_is_known() else ThreadPoolExecutor

@@ -8,7 +8,7 @@ import threading
 import warnings
 from asyncio import futures, timeouts
 
-from ._default_executor import LoopExecutor
+from ._default_executor import DEFAULT_EXECUTOR, LoopExecutor
 from ._errors import logger
 from ._support import check_callback
 
@@ -30,7 +30,7 @@ class ExecutorsMixin:
                 raise RuntimeError("Executor shutdown has been called")
             executor = self._default_executor
             if executor is None:
-                executor = LoopExecutor(thread_name_prefix="asyncio")
+                executor = DEFAULT_EXECUTOR(thread_name_prefix="asyncio")
                 self._default_executor = executor
         if type(executor) is LoopExecutor:
             return executor._run_for_loop(self, func, args)
