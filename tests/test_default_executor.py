@@ -68,7 +68,14 @@ def _current_thread():
 
 def test_idle_worker_is_reused(loop):
     async def main():
-        return {(await asyncio.to_thread(threading.get_ident)) for _ in range(20)}
+        idents = set()
+        for _ in range(20):
+            idents.add(await asyncio.to_thread(threading.get_ident))
+            # The stock worker counts itself idle only after the result is
+            # handed over: without a pause, the next call can race it and
+            # start a second thread there.
+            await asyncio.sleep(0.005)
+        return idents
 
     # One call at a time: an idle worker takes the next one.
     assert len(loop.run_until_complete(main())) == 1
