@@ -34,6 +34,7 @@ import threading
 import time
 
 from expected import ExpectedList, FormatError
+from selection import select, usage_error
 from supervisor import ModuleRun, terminate_all
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -73,11 +74,6 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def usage_error(message):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 def discover(suite_dir):
     if suite_dir:
         return sorted(f[:-3] for f in os.listdir(suite_dir)
@@ -88,22 +84,6 @@ def discover(suite_dir):
     (directory,) = spec.submodule_search_locations
     return sorted(f[:-3] for f in os.listdir(directory)
                   if f.startswith("test_") and f.endswith(".py"))
-
-
-def select(available, requested):
-    """[(module, [id prefixes])] in run order: slowest first, then by name."""
-    chosen = {}
-    for arg in requested or available:
-        module = arg.split(".")[0]
-        if module not in available:
-            usage_error(f"no test module {module!r} (have: {', '.join(available)})")
-        prefixes = chosen.setdefault(module, [])
-        if prefixes is not None:
-            # A bare module name means the whole module.
-            chosen[module] = None if arg == module else prefixes + [arg]
-    order = {m: i for i, m in enumerate(SLOW_MODULES)}
-    return sorted(((m, p or []) for m, p in chosen.items()),
-                  key=lambda mp: (order.get(mp[0], len(order)), mp[0]))
 
 
 def run_all(selected, args, expected, log_dir):
@@ -223,7 +203,7 @@ def main(argv=None):
         expected = ExpectedList(args.expected)
     except FormatError as exc:
         usage_error(f"{args.expected}: {exc}")
-    selected = select(discover(args.suite_dir), args.modules)
+    selected = select(discover(args.suite_dir), args.modules, SLOW_MODULES)
     log_dir = args.log_dir or tempfile.mkdtemp(prefix="cpython-conformance-")
     os.makedirs(log_dir, exist_ok=True)
 

@@ -37,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(1, os.path.join(os.path.dirname(HERE), "cpython"))
 import sdist  # noqa: E402
 from expected import ExpectedList, FormatError  # noqa: E402  (tests/cpython)
+from selection import select, usage_error  # noqa: E402
 from supervisor import ModuleRun, terminate_all  # noqa: E402
 
 CHILD = os.path.join(HERE, "child.py")
@@ -73,11 +74,6 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def usage_error(message):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 def discover(tests_dir):
     """Modules with AIO classes (the others only test uvloop itself)."""
     found = []
@@ -87,20 +83,6 @@ def discover(tests_dir):
                 if "AIOTestCase" in src.read():
                     found.append(f[:-3])
     return found
-
-
-def select(available, requested):
-    chosen = {}
-    for arg in requested or available:
-        module = arg.split(".")[0]
-        if module not in available:
-            usage_error(f"no test module {module!r} (have: {', '.join(available)})")
-        prefixes = chosen.setdefault(module, [])
-        if prefixes is not None:
-            chosen[module] = None if arg == module else prefixes + [arg]
-    order = {m: i for i, m in enumerate(SLOW_MODULES)}
-    return sorted(((m, p or []) for m, p in chosen.items()),
-                  key=lambda mp: (order.get(mp[0], len(order)), mp[0]))
 
 
 def stock_prefix(prefix):
@@ -224,7 +206,7 @@ def main(argv=None):
                     f"{os.path.relpath(os.path.join(HERE, 'requirements.txt'))} "
                     f"(or scripts/uvloop-suite-deps.sh VERSION)")
     tests_dir = os.path.join(root, "tests")
-    selected = select(discover(tests_dir), args.modules)
+    selected = select(discover(tests_dir), args.modules, SLOW_MODULES)
     log_dir = args.log_dir or tempfile.mkdtemp(prefix="uvloop-suite-")
     os.makedirs(log_dir, exist_ok=True)
     print(f"uvloop {sdist.VERSION} tests, CPython {sys.version.split()[0]}: ferroloop twins"
