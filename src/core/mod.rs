@@ -20,6 +20,8 @@ pub mod poller;
 pub mod ready_queue;
 pub mod registration;
 pub mod sys;
+#[cfg(test)]
+pub mod test_fds;
 pub mod timer_heap;
 pub mod waker;
 pub mod write_buffer;

@@ -168,6 +168,7 @@ mod tests {
     use super::*;
     use crate::core::poller::Event;
     use crate::core::sys::check;
+    use crate::core::test_fds::{close, drain, dup_to, socketpair, write};
     use std::cell::RefCell;
     use std::time::Duration;
 
@@ -222,41 +223,13 @@ mod tests {
         }
     }
 
-    fn socketpair() -> (i32, i32) {
-        let mut sv = [0; 2];
-        // SAFETY: `sv` has room for the two fds socketpair writes.
-        check(unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-                sv.as_mut_ptr(),
-            )
-        })
-        .unwrap();
-        (sv[0], sv[1])
-    }
-    fn write(fd: i32, data: &[u8]) {
-        // SAFETY: `data` is valid for `data.len()` bytes.
-        unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-    }
-    fn drain(fd: i32) {
-        let mut buf = [0u8; 64];
-        // SAFETY: `buf` is valid for 64 bytes.
-        unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    }
-    fn close(fd: i32) {
-        // SAFETY: test-owned fd.
-        unsafe { libc::close(fd) };
-    }
     /// Makes the fd number `target` name a new socket (closing what it
     /// named), as a reused fd number does; returns the socket's peer. Done
     /// with dup3, not close-then-open, so that tests running in parallel
     /// cannot take the number in between.
     fn reuse_number(target: i32) -> i32 {
         let (c, d) = socketpair();
-        // SAFETY: `target` is a test-owned fd number, replaced atomically.
-        check(unsafe { libc::dup3(c, target, libc::O_CLOEXEC) }).unwrap();
+        dup_to(c, target);
         close(c);
         d
     }

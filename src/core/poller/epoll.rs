@@ -139,6 +139,7 @@ impl Drop for Poller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::test_fds::{close, dup, dup_to, pipe, socketpair, write};
 
     const READ: Interest = Interest {
         readable: true,
@@ -149,29 +150,6 @@ mod tests {
         writable: true,
     };
 
-    fn pipe() -> (i32, i32) {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two fds pipe2 writes.
-        check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })
-            .unwrap();
-        (fds[0], fds[1])
-    }
-    fn write(fd: i32, data: &[u8]) {
-        // SAFETY: `data` is valid for `data.len()` bytes.
-        unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-    }
-    fn close(fd: i32) {
-        // SAFETY: test-owned fd.
-        unsafe { libc::close(fd) };
-    }
-    fn dup(fd: i32) -> i32 {
-        // SAFETY: duplicating a test-owned fd; the result is checked.
-        check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) }).unwrap()
-    }
-    fn dup_to(fd: i32, target: i32) {
-        // SAFETY: `target` is a test-owned fd number, replaced atomically.
-        check(unsafe { libc::dup3(fd, target, libc::O_CLOEXEC) }).unwrap();
-    }
     fn poll(p: &Poller) -> Vec<Event> {
         let mut ev = Vec::new();
         p.wait(&mut ev, Some(Duration::ZERO)).unwrap();
@@ -330,18 +308,7 @@ mod tests {
 
     #[test]
     fn oneshot_report_disarms_every_interest() {
-        let mut sv = [0; 2];
-        // SAFETY: `sv` has room for the two fds socketpair writes.
-        check(unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-                sv.as_mut_ptr(),
-            )
-        })
-        .unwrap();
-        let [a, b] = sv;
+        let (a, b) = socketpair();
         let p = Poller::new().unwrap();
         p.add(a, READ.union(WRITE), Trigger::Oneshot).unwrap();
         let ev = poll(&p);
