@@ -35,7 +35,7 @@ import time
 
 from expected import ExpectedList, FormatError
 from selection import select, usage_error
-from supervisor import ModuleRun, terminate_all
+from supervisor import ModuleRun, run_workers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_EXPECTED = os.path.join(HERE, "expected_failures.txt")
@@ -118,17 +118,7 @@ def run_all(selected, args, expected, log_dir):
                 runs[module] = run
                 print(module_line(module, run), flush=True)
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, args.jobs))]
-    for t in threads:
-        t.start()
-    try:
-        for t in threads:
-            while t.is_alive():
-                t.join(0.5)
-    except KeyboardInterrupt:
-        terminate_all()
-        print("interrupted: killed the running test processes", file=sys.stderr)
-        sys.exit(130)
+    run_workers(worker, args.jobs)
     return [runs[m] for m, _ in selected]
 
 

@@ -44,6 +44,23 @@ def terminate_all():
         _kill_group(proc, wait=False)
 
 
+
+def run_workers(worker, jobs):
+    """Runs `worker()` on `jobs` threads until every one returns. Ctrl-C
+    kills the running test processes and exits with status 130."""
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, jobs))]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            # A timed join, so that the main thread sees KeyboardInterrupt.
+            while t.is_alive():
+                t.join(0.5)
+    except KeyboardInterrupt:
+        terminate_all()
+        print("interrupted: killed the running test processes", file=sys.stderr)
+        sys.exit(130)
+
 class ModuleRun:
     def __init__(self, module, *, target, timeout, log_path, suite_dir=None,
                  only=None, skip=None, on_event=None, child=CHILD):

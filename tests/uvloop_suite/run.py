@@ -38,7 +38,7 @@ sys.path.insert(1, os.path.join(os.path.dirname(HERE), "cpython"))
 import sdist  # noqa: E402
 from expected import ExpectedList, FormatError  # noqa: E402  (tests/cpython)
 from selection import select, usage_error  # noqa: E402
-from supervisor import ModuleRun, terminate_all  # noqa: E402
+from supervisor import ModuleRun, run_workers  # noqa: E402
 
 CHILD = os.path.join(HERE, "child.py")
 DEFAULT_EXPECTED = os.path.join(HERE, "expected_failures.txt")
@@ -115,17 +115,7 @@ def run_all(selected, args, expected, tests_dir, log_dir):
             with lock:
                 runs[module, target] = run
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, args.jobs))]
-    for t in threads:
-        t.start()
-    try:
-        for t in threads:
-            while t.is_alive():
-                t.join(0.5)
-    except KeyboardInterrupt:
-        terminate_all()
-        print("interrupted: killed the running test processes", file=sys.stderr)
-        sys.exit(130)
+    run_workers(worker, args.jobs)
     return runs
 
 
