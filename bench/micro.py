@@ -4,9 +4,15 @@
                           [--json PATH]
 
 Every measurement uses a fresh loop. Rounds alternate the loops (order rotated
-each round) so that machine noise hits them all alike; the first round is a
-warm-up and is discarded. The table shows median ops/s and ratios between loops.
-Only ratios from one run are meaningful: see bench/README.md.
+each round) so that machine noise hits them all alike. Each round runs in a
+process of its own, after a warm-up round that is discarded: how fast a
+process runs these loops depends on its memory layout (address-space
+randomisation decides, for example, whether two hot attribute lookups share a
+slot of the interpreter's type-attribute cache), which shifts one loop or
+another by up to 40% for the life of a process; medians over processes
+average that out, as pyperf's worker processes do. The table shows median
+ops/s and ratios between loops. Only ratios from one run are meaningful: see
+bench/README.md.
 """
 
 import argparse
@@ -18,6 +24,7 @@ import platform
 import random
 import shlex
 import statistics
+import subprocess
 import sys
 import threading
 from time import perf_counter
@@ -225,33 +232,55 @@ def measure(factory, bench):
         return runner.run(bench())
 
 
-def run_all(benches, loops, runs):
-    """Returns samples[bench][loop] -> [(ops, seconds)] and errors[(bench, loop)].
+def run_round(benches, loops, shift, warmup):
+    """One round (after an optional discarded warm-up round) in this
+    process: returns samples[bench][loop] -> (ops, seconds) and
+    errors[bench][loop] -> message.
 
-    Round 0 is a warm-up and is discarded. A benchmark that raises on one loop
-    (say, a feature a young loop lacks) is reported and not retried; the
-    other benchmarks and loops go on.
+    A benchmark that raises on one loop (say, a feature a young loop lacks)
+    is reported and not retried; the other benchmarks and loops go on.
     """
-    samples = {b: {name: [] for name in loops} for b in benches}
-    errors = {}
     names = list(loops)
-    for rnd in range(runs + 1):
-        k = rnd % len(names)
-        order = names[k:] + names[:k]  # rotate so no loop always goes first
+    k = shift % len(names)
+    order = names[k:] + names[:k]  # rotate so no loop always goes first
+    samples = {b: {} for b in benches}
+    errors = {b: {} for b in benches}
+    for measured in ([False] if warmup else []) + [True]:
         for b in benches:
             for name in order:
-                if (b, name) in errors:
+                if name in errors[b]:
                     continue
                 try:
                     result = measure(loops[name], BENCHMARKS[b])
                 except Exception as exc:
-                    errors[(b, name)] = f"{type(exc).__name__}: {exc}"
-                    samples[b][name] = []
+                    errors[b][name] = f"{type(exc).__name__}: {exc}"
                     continue
-                if rnd > 0:
-                    samples[b][name].append(result)
-        label = "warm-up" if rnd == 0 else f"run {rnd}/{runs}"
-        print(f"  {label} done", file=sys.stderr, flush=True)
+                if measured:
+                    samples[b][name] = result
+    return samples, errors
+
+
+def run_all(benches, loops, runs):
+    """Returns samples[bench][loop] -> [(ops, seconds)] and errors[(bench, loop)].
+
+    Each round is a child process (`--child-round`) that warms up and then
+    measures every benchmark on every loop once.
+    """
+    samples = {b: {name: [] for name in loops} for b in benches}
+    errors = {}
+    for rnd in range(runs):
+        command = [sys.executable, os.path.abspath(__file__), "--child-round", str(rnd),
+                   "--only", ",".join(benches), "--loops", ",".join(loops)]
+        done = subprocess.run(command, stdout=subprocess.PIPE, check=True)
+        child_samples, child_errors = json.loads(done.stdout)
+        for b, per in child_samples.items():
+            for name, (ops, secs) in per.items():
+                samples[b][name].append((ops, secs))
+        for b, per in child_errors.items():
+            for name, err in per.items():
+                errors[(b, name)] = err
+                samples[b][name] = []
+        print(f"  run {rnd + 1}/{runs} done", file=sys.stderr, flush=True)
     return samples, errors
 
 
@@ -289,9 +318,16 @@ def main():
                         default=list(LOOP_NAMES),
                         help="comma-separated loops (default asyncio,uvloop,ferroloop)")
     parser.add_argument("--json", metavar="PATH", help="write raw samples and medians here")
+    parser.add_argument("--child-round", type=int, metavar="K", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.child_round is not None:
+        # One round of run_all: warm up, measure, report on stdout as JSON.
+        found = loop_factories(args.loops)
+        loops = {name: fac for name, (fac, _) in found.items() if fac is not None}
+        json.dump(run_round(args.only, loops, args.child_round, warmup=True), sys.stdout)
+        return 0
 
     command = shlex.join(sys.orig_argv)
     found = loop_factories(args.loops)
@@ -304,8 +340,8 @@ def main():
     if not loops:
         print("no loop available, nothing to run")
         return 1
-    print(f"median ops/s of {args.runs} measured round(s), after 1 discarded warm-up:\n",
-          flush=True)
+    print(f"median ops/s of {args.runs} measured round(s), each in a process of its own "
+          "after a discarded warm-up round:\n", flush=True)
 
     samples, errors = run_all(args.only, loops, args.runs)
     medians = {b: {name: median_rate(res) for name, res in per.items()}
