@@ -30,6 +30,11 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import thread as _thread
 
+from ._ferroloop import LoopBase
+
+# The loop's own call_soon_threadsafe (a subclass may override it).
+_PLAIN_CALL_SOON_THREADSAFE = LoopBase.call_soon_threadsafe
+
 
 def _set_result(fut, result):
     if not fut.cancelled():
@@ -45,13 +50,18 @@ def _cancel(fut, _unused):
     fut.cancel()
 
 
-def _send(loop, setter, fut, value):
+def _send(loop, counted, setter, fut, value):
     """Hands an outcome to the loop's thread; dropped once the loop is closed
-    (as wrap_future drops it)."""
+    (as wrap_future drops it). Counted work (see ``LoopWork``) goes through
+    ``_hand_over``, ``call_soon_threadsafe`` with the same effect that also
+    ends the count and may let a spinning loop go on without a syscall."""
     if loop.is_closed():
         return
     try:
-        loop.call_soon_threadsafe(setter, fut, value)
+        if counted:
+            loop._hand_over(setter, fut, value)
+        else:
+            loop.call_soon_threadsafe(setter, fut, value)
     except Exception:
         # A worker never dies of a failed hand-over; a loop that closed
         # since the check refuses it quietly.
@@ -62,32 +72,48 @@ def _send(loop, setter, fut, value):
 class LoopWork:
     """One ``run_in_executor`` call on the default executor. The worker calls
     ``run``; ``ThreadPoolExecutor.shutdown(cancel_futures=True)`` calls
-    ``future.cancel()`` on work still queued (``future`` is the item itself)."""
+    ``future.cancel()`` on work still queued (``future`` is the item itself).
 
-    __slots__ = ("loop", "fut", "func", "args")
+    ``counted``: the loop counts this work as outstanding (it may then spin
+    rather than sleep while waiting for it, see ``src/eventloop/spin.rs``),
+    and every way the work ends tells the loop once. Not for a loop whose
+    class overrides ``call_soon_threadsafe``: the override then sees the
+    hand-over, as it would through ``wrap_future``."""
 
-    def __init__(self, loop, fut, func, args):
+    __slots__ = ("loop", "fut", "func", "args", "counted")
+
+    def __init__(self, loop, fut, func, args, counted):
         self.loop = loop
         self.fut = fut
         self.func = func
         self.args = args
+        self.counted = counted
 
-    def run(self):
+    def run(self, work_queue=None, idle=None):
+        """Runs the work and hands its outcome to the loop. ``_serve`` passes
+        its queue and idle tokens: the worker then counts itself idle (if no
+        work waits) before the hand-over rather than after, since the loop
+        may submit again as soon as it has the outcome, and should find this
+        worker's token instead of starting another thread."""
         loop, fut, func, args = self.loop, self.fut, self.func, self.args
         self.loop = self.fut = self.func = self.args = None
         if fut is None or fut.cancelled():
+            if fut is not None and self.counted and not loop.is_closed():
+                loop._executor_abandoned()
+            _mark_idle(work_queue, idle)
             return
         try:
             result = func(*args)
         except BaseException as exc:
-            # The traceback keeps this frame alive: clear its locals so that
-            # no cycle runs through the future and the exception.
-            func = args = None
-            _send(loop, _set_exception, fut, exc)
-            loop = fut = self = None
+            setter, value = _set_exception, exc
         else:
-            func = args = None
-            _send(loop, _set_result, fut, result)
+            setter, value = _set_result, result
+        # Cleared before the hand-over: an exception's traceback keeps this
+        # frame alive, so no cycle may run through it to the future.
+        func = args = result = None
+        _mark_idle(work_queue, idle)
+        _send(loop, self.counted, setter, fut, value)
+        loop = fut = self = setter = value = None
 
     @property
     def future(self):
@@ -97,7 +123,7 @@ class LoopWork:
         loop, fut = self.loop, self.fut
         self.loop = self.fut = self.func = self.args = None
         if fut is not None:
-            _send(loop, _cancel, fut, None)
+            _send(loop, self.counted, _cancel, fut, None)
         return True
 
     def set_exception(self, exc):
@@ -106,7 +132,15 @@ class LoopWork:
         loop, fut = self.loop, self.fut
         self.loop = self.fut = self.func = self.args = None
         if fut is not None:
-            _send(loop, _set_exception, fut, exc)
+            _send(loop, self.counted, _set_exception, fut, exc)
+
+
+def _mark_idle(work_queue, idle):
+    """Gives the executor a token for this worker if no work waits for it
+    (``LoopExecutor._adjust_thread_count`` takes one instead of starting a
+    thread). Nothing to do without a queue (not called from ``_serve``)."""
+    if idle is not None and work_queue.empty():
+        idle.append(None)
 
 
 def _serve(executor_ref, work_queue, idle):
@@ -117,10 +151,12 @@ def _serve(executor_ref, work_queue, idle):
         while True:
             item = work_queue.get()
             if item is not None:
-                item.run()
+                if item.__class__ is LoopWork:
+                    item.run(work_queue, idle)  # marks this worker idle itself
+                else:
+                    item.run()
+                    _mark_idle(work_queue, idle)
                 del item
-                if work_queue.empty():
-                    idle.append(None)
                 continue
             executor = executor_ref()
             if _thread._shutdown or executor is None or executor._shutdown:
@@ -198,7 +234,11 @@ class LoopExecutor(ThreadPoolExecutor):
             if _thread._shutdown:
                 raise RuntimeError("cannot schedule new futures after interpreter shutdown")
             fut = loop.create_future()
-            self._work_queue.put(LoopWork(loop, fut, func, args))
+            counted = type(loop).call_soon_threadsafe is _PLAIN_CALL_SOON_THREADSAFE
+            if counted:
+                # Before the put: a worker may finish the work before put returns.
+                loop._executor_submitted()
+            self._work_queue.put(LoopWork(loop, fut, func, args, counted))
             self._adjust_thread_count()
             return fut
 

@@ -11,7 +11,9 @@
 //! - `run.rs`: one loop iteration and the run-until-stopped loop;
 //! - `fd_watchers.rs`: `add_reader`/`add_writer` and their removal;
 //! - `tasks.rs`: `create_task` and the task factory;
-//! - `lifecycle.rs`: `stop`, `close`, `is_running`, `is_closed`, debug flag.
+//! - `lifecycle.rs`: `stop`, `close`, `is_running`, `is_closed`, debug flag;
+//! - `spin.rs`: spinning instead of sleeping while default-executor work is
+//!   outstanding, and the worker's hand-over of its outcome.
 //!
 //! Locking rules: the state lives behind short-lived mutexes, never held
 //! while Python code runs or while a Python object is dropped (a drop may run
@@ -25,6 +27,7 @@ mod lifecycle;
 pub(crate) mod python;
 mod run;
 mod scheduling;
+mod spin;
 mod tasks;
 
 use crate::core::busy_clock::BusyClock;
@@ -38,7 +41,7 @@ use crate::errors::os_error;
 use handle::{Handle, TimerHandle};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 /// Callbacks waiting to run: ready now, or at a deadline.
 #[derive(Default)]
@@ -176,6 +179,12 @@ pub struct LoopBase {
     pub(crate) last_poll: AtomicU64,
     /// Whether busy iterations may skip reading the clock (`run.rs`).
     pub(crate) busy_clock: BusyClock,
+    /// Default-executor work submitted and not yet handed back (`spin.rs`).
+    pub(crate) executor_outstanding: AtomicU32,
+    /// Loop time of the last default-executor submission (f64 bits).
+    pub(crate) last_submit: AtomicU64,
+    /// The CPU the last worker handing work back ran on, -1 before any.
+    pub(crate) worker_cpu: AtomicI32,
     /// `{"loop": self}`, made once and passed to every `asyncio.Future(...)`
     /// (the constructor only reads it). Visited and cleared by the GC hooks:
     /// it refers back to the loop.
@@ -258,6 +267,9 @@ impl LoopBase {
             thread_id: AtomicU64::new(0),
             last_poll: AtomicU64::new(0),
             busy_clock: BusyClock::default(),
+            executor_outstanding: AtomicU32::new(0),
+            last_submit: AtomicU64::new(f64::NAN.to_bits()),
+            worker_cpu: AtomicI32::new(-1),
             future_kwargs: Mutex::new(None),
             task_factory: Mutex::new(None),
             transports_by_fd: pyo3::sync::PyOnceLock::new(),

@@ -13,7 +13,9 @@
 //!    run (so `call_soon(stop); run_forever()` still processes I/O once).
 //!    Busy loops thus still see I/O within microseconds. Fast busy
 //!    iterations without timers may even skip reading the clock for that
-//!    decision (`core/busy_clock.rs`);
+//!    decision (`core/busy_clock.rs`). A poll that would sleep while work
+//!    given to the default executor is outstanding may be preceded by a
+//!    short spin (`spin.rs`);
 //! 3. queue the reader/writer callbacks of ready fds;
 //! 4. queue the timers that are due;
 //! 5. run the callbacks that were queued when this step began — callbacks
@@ -294,6 +296,13 @@ impl LoopBase {
             }
             this.queue_due_timers(slf.py(), now);
         } else {
+            // Outstanding executor work may make the loop spin first
+            // (`spin.rs`); woken during the spin, the poll must not sleep.
+            let timeout = match this.spin_for_executor(slf.py(), timeout)? {
+                None => timeout,
+                Some(true) => Some(Duration::ZERO),
+                Some(false) => this.poll_timeout().0,
+            };
             this.poll_and_dispatch(slf.py(), timeout)?;
             let now = clock::monotonic();
             this.busy_clock.reset();
