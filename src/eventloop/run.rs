@@ -23,7 +23,7 @@
 
 use super::handle::Handle;
 use super::python::{current_thread_id, future_is_done};
-use super::{LoopBase, Slot, SPARE_HANDLES};
+use super::{LoopBase, PollBuffers, Slot, SPARE_HANDLES};
 use crate::core::clock;
 use crate::core::poller::Event;
 use crate::errors::os_error;
@@ -134,12 +134,12 @@ impl LoopBase {
         self.rearm_unfinished_waits(py);
         // The buffer is taken out of its mutex for the iteration (and put
         // back, keeping its allocation) so no lock is held while dispatching.
-        let mut events = std::mem::take(&mut *self.events.lock());
-        events.clear();
+        let mut buffers = std::mem::take(&mut *self.events.lock());
+        buffers.events.clear();
         let result = if timeout == Some(Duration::ZERO) {
-            self.poller.wait(&mut events, timeout)
+            self.poller.wait(&mut buffers.events, timeout)
         } else {
-            let buffer: &mut Vec<Event> = &mut events;
+            let buffer: &mut Vec<Event> = &mut buffers.events;
             py.detach(|| self.poller.wait(buffer, timeout))
         };
         let outcome = match result {
@@ -149,17 +149,19 @@ impl LoopBase {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => py.check_signals(),
             Err(e) => Err(os_error(e)),
         };
-        if outcome.is_ok() && !events.is_empty() {
-            self.dispatch_io(py, &events);
+        if outcome.is_ok() && !buffers.events.is_empty() {
+            let PollBuffers { events, handles } = &mut buffers;
+            self.dispatch_io(py, events, handles);
         }
-        *self.events.lock() = events;
+        *self.events.lock() = buffers;
         outcome
     }
 
     /// Queues the reader/writer handles of ready fds and drains the waker.
-    fn dispatch_io(&self, py: Python<'_>, ready: &[Event]) {
+    /// `to_queue` is an empty buffer to gather them in; it is left empty.
+    fn dispatch_io(&self, py: Python<'_>, ready: &[Event], to_queue: &mut Vec<Py<Handle>>) {
+        debug_assert!(to_queue.is_empty());
         let waker_fd = self.waker.fd();
-        let mut to_queue = Vec::with_capacity(ready.len());
         let mut cancelled_fds = Vec::new();
         let mut disarmed = std::mem::take(&mut *self.disarmed.lock());
         {
@@ -195,7 +197,7 @@ impl LoopBase {
             self.forget_cancelled_watchers(&cancelled_fds);
         }
         let mut sched = self.sched.lock();
-        for h in to_queue {
+        for h in to_queue.drain(..) {
             sched.ready.push(h);
         }
     }
