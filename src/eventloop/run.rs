@@ -74,7 +74,15 @@ impl LoopBase {
     /// its done callback, already queued, removes it at no syscall cost.
     /// See `core/registration.rs`.
     fn rearm_unfinished_waits(&self, py: Python<'_>) {
-        let mut disarmed = std::mem::take(&mut *self.disarmed.lock());
+        // Usually nothing was disarmed: return without taking the buffer out
+        // (and dropping the empty one left in its place).
+        let mut disarmed = {
+            let mut slot = self.disarmed.lock();
+            if slot.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *slot)
+        };
         for (fd, futures) in &disarmed {
             // The usual case first, without calling into Python: every wait
             // the poll woke has ended since (a `sock_*` wait that completed
@@ -153,7 +161,12 @@ impl LoopBase {
             let PollBuffers { events, handles } = &mut buffers;
             self.dispatch_io(py, events, handles);
         }
-        *self.events.lock() = buffers;
+        // Swapped back rather than assigned: what `take` left in the slot has
+        // no allocation, so forgetting it skips its (out-of-line) drop.
+        std::mem::swap(&mut *self.events.lock(), &mut buffers);
+        if buffers.events.capacity() == 0 && buffers.handles.capacity() == 0 {
+            std::mem::forget(buffers);
+        }
         outcome
     }
 
@@ -163,7 +176,7 @@ impl LoopBase {
         debug_assert!(to_queue.is_empty());
         let waker_fd = self.waker.fd();
         let mut cancelled_fds = Vec::new();
-        let mut disarmed = std::mem::take(&mut *self.disarmed.lock());
+        let mut disarmed = Vec::new();
         {
             let mut fds = self.fds.lock();
             for ev in ready {
@@ -192,7 +205,11 @@ impl LoopBase {
                 }
             }
         }
-        *self.disarmed.lock() = disarmed;
+        // Gathered apart (no two locks at once), and usually empty, which
+        // costs neither a lock nor an allocation.
+        if !disarmed.is_empty() {
+            self.disarmed.lock().append(&mut disarmed);
+        }
         if !cancelled_fds.is_empty() {
             self.forget_cancelled_watchers(&cancelled_fds);
         }
