@@ -55,9 +55,17 @@ impl Callback {
 }
 
 impl CallArgs {
-    /// Arguments that arrived as a tuple (pyo3's `*args`).
+    /// Arguments that arrived as a tuple (pyo3's `*args`). An empty tuple
+    /// is not kept: the callback is then called through vectorcall with no
+    /// arguments instead of `PyObject_Call(func, ())` (the transports'
+    /// reader and writer callbacks take none, and run once per read).
+    /// `Handle._args` still gives `()`, the same singleton.
     pub(crate) fn from_tuple(args: Bound<'_, PyTuple>) -> CallArgs {
-        CallArgs::Tuple(args.unbind())
+        if args.is_empty() {
+            CallArgs::Empty
+        } else {
+            CallArgs::Tuple(args.unbind())
+        }
     }
 
     /// New references to the arguments, for a call made without the lock.

@@ -25,7 +25,7 @@
 
 use super::handle::Handle;
 use super::python::{current_thread_id, future_is_done};
-use super::{LoopBase, Slot, SPARE_HANDLES};
+use super::{LoopBase, PollBuffers, Slot, SPARE_HANDLES};
 use crate::core::clock;
 use crate::core::poller::Event;
 use crate::errors::os_error;
@@ -76,7 +76,15 @@ impl LoopBase {
     /// its done callback, already queued, removes it at no syscall cost.
     /// See `core/registration.rs`.
     fn rearm_unfinished_waits(&self, py: Python<'_>) {
-        let mut disarmed = std::mem::take(&mut *self.disarmed.lock());
+        // Usually nothing was disarmed: return without taking the buffer out
+        // (and dropping the empty one left in its place).
+        let mut disarmed = {
+            let mut slot = self.disarmed.lock();
+            if slot.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *slot)
+        };
         for (fd, futures) in &disarmed {
             // The usual case first, without calling into Python: every wait
             // the poll woke has ended since (a `sock_*` wait that completed
@@ -136,12 +144,12 @@ impl LoopBase {
         self.rearm_unfinished_waits(py);
         // The buffer is taken out of its mutex for the iteration (and put
         // back, keeping its allocation) so no lock is held while dispatching.
-        let mut events = std::mem::take(&mut *self.events.lock());
-        events.clear();
+        let mut buffers = std::mem::take(&mut *self.events.lock());
+        buffers.events.clear();
         let result = if timeout == Some(Duration::ZERO) {
-            self.poller.wait(&mut events, timeout)
+            self.poller.wait(&mut buffers.events, timeout)
         } else {
-            let buffer: &mut Vec<Event> = &mut events;
+            let buffer: &mut Vec<Event> = &mut buffers.events;
             py.detach(|| self.poller.wait(buffer, timeout))
         };
         let outcome = match result {
@@ -151,19 +159,26 @@ impl LoopBase {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => py.check_signals(),
             Err(e) => Err(os_error(e)),
         };
-        if outcome.is_ok() && !events.is_empty() {
-            self.dispatch_io(py, &events);
+        if outcome.is_ok() && !buffers.events.is_empty() {
+            let PollBuffers { events, handles } = &mut buffers;
+            self.dispatch_io(py, events, handles);
         }
-        *self.events.lock() = events;
+        // Swapped back rather than assigned: what `take` left in the slot has
+        // no allocation, so forgetting it skips its (out-of-line) drop.
+        std::mem::swap(&mut *self.events.lock(), &mut buffers);
+        if buffers.events.capacity() == 0 && buffers.handles.capacity() == 0 {
+            std::mem::forget(buffers);
+        }
         outcome
     }
 
     /// Queues the reader/writer handles of ready fds and drains the waker.
-    fn dispatch_io(&self, py: Python<'_>, ready: &[Event]) {
+    /// `to_queue` is an empty buffer to gather them in; it is left empty.
+    fn dispatch_io(&self, py: Python<'_>, ready: &[Event], to_queue: &mut Vec<Py<Handle>>) {
+        debug_assert!(to_queue.is_empty());
         let waker_fd = self.waker.fd();
-        let mut to_queue = Vec::with_capacity(ready.len());
         let mut cancelled_fds = Vec::new();
-        let mut disarmed = std::mem::take(&mut *self.disarmed.lock());
+        let mut disarmed = Vec::new();
         {
             let mut fds = self.fds.lock();
             for ev in ready {
@@ -192,12 +207,16 @@ impl LoopBase {
                 }
             }
         }
-        *self.disarmed.lock() = disarmed;
+        // Gathered apart (no two locks at once), and usually empty, which
+        // costs neither a lock nor an allocation.
+        if !disarmed.is_empty() {
+            self.disarmed.lock().append(&mut disarmed);
+        }
         if !cancelled_fds.is_empty() {
             self.forget_cancelled_watchers(&cancelled_fds);
         }
         let mut sched = self.sched.lock();
-        for h in to_queue {
+        for h in to_queue.drain(..) {
             sched.ready.push(h);
         }
     }

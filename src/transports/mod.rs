@@ -8,6 +8,8 @@
 //! - `buffer.rs`: borrowing the bytes of any bytes-like object.
 //! - `recv.rs`: non-blocking reads shared by the transport and `sock_ops`
 //!   (large ones straight into the `bytes` handed over).
+//! - `spare_bytes.rs`: reusing the `bytes` a protocol let go of for the
+//!   next read.
 //! - `sock_ops.rs`: the try-at-once halves of `sock_recv`/`sock_recv_into`
 //!   for the sockets the fast paths leave to Python.
 //! - `sock_fast.rs`: `sock_recv`, `sock_recv_into`, `sock_sendall` in one
@@ -18,6 +20,7 @@ mod recv;
 mod sock_fast;
 mod sock_ops;
 mod sock_wait;
+mod spare_bytes;
 mod stream;
 mod stream_state;
 mod stream_write;

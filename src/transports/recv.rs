@@ -26,6 +26,7 @@
 //! C functions used here remain supported there (soft deprecation: no
 //! warning, no removal planned).
 
+use super::spare_bytes::{self, Spare};
 use crate::core::fd_bits::FdBits;
 use crate::core::sys::check;
 use crate::errors::os_error;
@@ -55,12 +56,15 @@ struct Reader {
     /// The fds whose last read on this thread returned at least
     /// `LARGE_READ` bytes: their next read takes the direct path.
     large: FdBits,
+    /// A `bytes` a transport's protocol let go of, for the next transport
+    /// read (`recv_reusing`, `spare_bytes.rs`).
+    spare: Spare,
 }
 
 thread_local! {
     /// This thread's `Reader`.
     static READER: RefCell<Reader> = const {
-        RefCell::new(Reader { buffer: Vec::new(), large: FdBits::new() })
+        RefCell::new(Reader { buffer: Vec::new(), large: FdBits::new(), spare: Spare::new() })
     };
 }
 
@@ -132,6 +136,28 @@ pub(crate) fn recv_bytes<'py>(
         })
 }
 
+/// A transport read: `recv_bytes` of `MAX_READ`, but landing in the
+/// thread's spare `bytes` when it has one (see `spare_bytes.rs`). Gives the
+/// `bytes` and its capacity, for `offer_spare` once the protocol is done.
+pub(crate) fn recv_reusing<'py>(
+    py: Python<'py>,
+    fd: i32,
+) -> PyResult<Received<(Bound<'py, PyBytes>, usize)>> {
+    READER
+        .with_borrow_mut(|reader| reader.recv_reusing(py, fd))
+        .map_err(|err| match err {
+            ReadError::Os(err) => os_error(err),
+            ReadError::Python => PyErr::fetch(py),
+        })
+}
+
+/// Offers what `recv_reusing` gave back once the protocol has seen it: kept
+/// for the next read if nothing else references it.
+pub(crate) fn offer_spare(data: Bound<'_, PyBytes>, capacity: usize) {
+    let replaced = READER.with_borrow_mut(|reader| reader.spare.offer(data, capacity));
+    drop(replaced);
+}
+
 /// Why a read failed (small, unlike `PyErr`, to keep the common path lean).
 enum ReadError {
     /// `recv` failed.
@@ -180,6 +206,83 @@ impl Reader {
         })
     }
 
+    /// See `recv_reusing`. With a spare of capacity `c`, one `readv` fills
+    /// the spare first and the thread's buffer after it (up to `MAX_READ`
+    /// in all, as one `recv` would): a read that fits the spare is handed
+    /// out in it, with no copy; a longer or much shorter one is copied into
+    /// a new `bytes`, and the spare stays.
+    fn recv_reusing<'py>(
+        &mut self,
+        py: Python<'py>,
+        fd: i32,
+    ) -> Result<Received<(Bound<'py, PyBytes>, usize)>, ReadError> {
+        let Some((spare, capacity)) = self.spare.take() else {
+            return Ok(match self.recv_bytes(py, fd, MAX_READ)? {
+                Received::Data(data) => {
+                    let len = data.as_bytes().len();
+                    Received::Data((data, len))
+                }
+                Received::Eof => Received::Eof,
+                Received::WouldBlock => Received::WouldBlock,
+            });
+        };
+        debug_assert!(capacity <= MAX_READ);
+        if self.buffer.len() < MAX_READ {
+            self.buffer.resize(MAX_READ, 0);
+        }
+        let head = spare_bytes::storage(&spare);
+        let iov = [
+            libc::iovec {
+                iov_base: head.cast(),
+                iov_len: capacity,
+            },
+            libc::iovec {
+                iov_base: self.buffer.as_mut_ptr().cast(),
+                iov_len: MAX_READ - capacity,
+            },
+        ];
+        // SAFETY: both regions are writable for their lengths and nothing
+        // else uses them during the call: the spare's storage (only this
+        // thread references the object, which we hold) and the thread's
+        // buffer (borrowed mutably through `self`).
+        let got = check(unsafe { libc::readv(fd, iov.as_ptr(), 2) });
+        let n = match got {
+            Ok(0) => {
+                self.spare.put_back(spare, capacity);
+                return Ok(Received::Eof);
+            }
+            Ok(n) => n as usize,
+            Err(e) => {
+                self.spare.put_back(spare, capacity);
+                return if would_block(&e) {
+                    Ok(Received::WouldBlock)
+                } else {
+                    Err(ReadError::Os(e))
+                };
+            }
+        };
+        let large = n >= LARGE_READ;
+        if large != self.large.get(fd) {
+            self.large.set(fd, large);
+        }
+        if spare_bytes::fits(n, capacity) {
+            return Ok(Received::Data((
+                spare_bytes::finish(py, spare, n),
+                capacity,
+            )));
+        }
+        // SAFETY: `readv` filled the first min(n, capacity) bytes of the
+        // spare's storage, which stays valid while we hold `spare`.
+        let head = unsafe { std::slice::from_raw_parts(head, n.min(capacity)) };
+        let data = if n <= capacity {
+            copy_to_bytes(py, head)
+        } else {
+            concat_to_bytes(py, head, &self.buffer[..n - capacity])
+        };
+        self.spare.put_back(spare, capacity);
+        Ok(Received::Data((data?, n)))
+    }
+
     /// The copy path: `recv` into the thread's buffer, then copy.
     #[inline(always)]
     fn recv_copied<'py>(&mut self, py: Python<'py>, fd: i32, max: usize) -> ReadResult<'py> {
@@ -223,6 +326,34 @@ fn copy_to_bytes<'py>(py: Python<'py>, data: &[u8]) -> Result<Bound<'py, PyBytes
     .ok_or(ReadError::Python)?;
     // SAFETY: PyBytes_FromStringAndSize returns a `bytes` when it succeeds.
     Ok(unsafe { copy.cast_into_unchecked() })
+}
+
+/// A new `bytes` holding `head` followed by `tail`.
+fn concat_to_bytes<'py>(
+    py: Python<'py>,
+    head: &[u8],
+    tail: &[u8],
+) -> Result<Bound<'py, PyBytes>, ReadError> {
+    let len = head.len() + tail.len();
+    // SAFETY: with a null pointer, PyBytes_FromStringAndSize returns a new
+    // `bytes` of `len` bytes with unset contents (or null with MemoryError
+    // set); `len` is at most MAX_READ.
+    let new = unsafe {
+        Bound::from_owned_ptr_or_opt(
+            py,
+            ffi::PyBytes_FromStringAndSize(std::ptr::null(), len as ffi::Py_ssize_t),
+        )
+    }
+    .ok_or(ReadError::Python)?;
+    // SAFETY: `new` is a `bytes` of `len` bytes that only we reference; the
+    // two copies fill exactly its storage from slices that do not overlap
+    // it, before any other code can see it.
+    unsafe {
+        let dst = ffi::PyBytes_AS_STRING(new.as_ptr()) as *mut u8;
+        std::ptr::copy_nonoverlapping(head.as_ptr(), dst, head.len());
+        std::ptr::copy_nonoverlapping(tail.as_ptr(), dst.add(head.len()), tail.len());
+        Ok(new.cast_into_unchecked())
+    }
 }
 
 /// The direct path: `recv` of `len` bytes (`0 < len <= MAX_READ`, what the

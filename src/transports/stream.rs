@@ -10,7 +10,7 @@
 
 use super::buffer::BufferView;
 use super::is_exit;
-use super::recv::{recv_bytes, recv_into, Received, MAX_READ};
+use super::recv::{offer_spare, recv_into, recv_reusing, Received};
 use crate::core::write_buffer::WriteBuffer;
 use crate::errors::os_error;
 use crate::eventloop::{LoopBase, Slot};
@@ -145,8 +145,9 @@ impl StreamCore {
     }
 
     /// `data_received` flavour: hand over a `bytes` of exactly what arrived
-    /// (copied from the thread's buffer, or received straight into it when
-    /// reads are large: see `recv.rs`).
+    /// (received into the `bytes` an earlier read handed over if the
+    /// protocol let go of it, else copied from the thread's buffer or, when
+    /// reads are large, received straight into a new one: see `recv.rs`).
     fn read_data(
         slf: &Bound<'_, Self>,
         fd: i32,
@@ -154,13 +155,15 @@ impl StreamCore {
         outer: &Py<PyAny>,
     ) -> PyResult<()> {
         let py = slf.py();
-        let read = recv_bytes(py, fd, MAX_READ);
+        let read = recv_reusing(py, fd);
         match read {
-            Ok(Received::Data(data)) => {
-                if let Err(err) = protocol
+            Ok(Received::Data((data, capacity))) => {
+                let called = protocol
                     .bind(py)
-                    .call_method1(intern!(py, "data_received"), (data,))
-                {
+                    .call_method1(intern!(py, "data_received"), (&data,));
+                // Kept for the next read if the protocol let go of it.
+                offer_spare(data, capacity);
+                if let Err(err) = called {
                     Self::fatal_error(
                         py,
                         outer,
