@@ -265,6 +265,19 @@ class RecordingDatagramProtocol(Recorder, asyncio.DatagramProtocol):
 
 
 @contextlib.contextmanager
+def socket_pair():
+    """A connected non-blocking TCP pair (peer, loop's side) on 127.0.0.1,
+    closed afterwards."""
+    with socket.create_server(("127.0.0.1", 0)) as lsock:
+        a = socket.create_connection(lsock.getsockname())
+        b, _ = lsock.accept()
+    a.setblocking(False)
+    b.setblocking(False)
+    with a, b:
+        yield a, b
+
+
+@contextlib.contextmanager
 def refusing_port():
     """A 127.0.0.1 port bound but not listening: connecting is refused."""
     s = socket.socket()

@@ -32,14 +32,8 @@ def _no_fd_leak(loop, request):
 @pytest.fixture
 def tcp_socks():
     """A connected non-blocking TCP pair (peer, loop's side) on 127.0.0.1."""
-    with socket.create_server(("127.0.0.1", 0)) as lsock:
-        a = socket.create_connection(lsock.getsockname())
-        b, _ = lsock.accept()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
+    with net.socket_pair() as pair:
+        yield pair
 
 
 class Checking(asyncio.Protocol):

@@ -259,10 +259,30 @@ print("not reached")
 """
 
 
+# A loop that spends its time waiting for executor round trips (ferroloop
+# spins part of that time instead of sleeping in a syscall a signal would
+# interrupt: see src/eventloop/spin.rs).
+ROUND_TRIPS_SCRIPT = """
+import asyncio, time
+loop = new_loop()
+
+async def main():
+    print("ready", flush=True)
+    while True:
+        await asyncio.to_thread(time.sleep, 0.0002)
+
+try:
+    loop.run_until_complete(main())
+finally:
+    loop.close()
+print("not reached")
+"""
+
+
 @pytest.mark.parametrize(
     "script",
-    [RUN_FOREVER_SCRIPT, RUN_UNTIL_COMPLETE_SCRIPT, RUNNER_SCRIPT],
-    ids=["run_forever", "run_until_complete", "asyncio.Runner"],
+    [RUN_FOREVER_SCRIPT, RUN_UNTIL_COMPLETE_SCRIPT, RUNNER_SCRIPT, ROUND_TRIPS_SCRIPT],
+    ids=["run_forever", "run_until_complete", "asyncio.Runner", "executor round trips"],
 )
 def test_sigint_interrupts_sleeping_loop(pyrun, script):
     proc = pyrun.popen(script)
