@@ -9,6 +9,7 @@ request is the difference between a run of 2n requests and a run of n,
 divided by n, so start-up and shutdown cancel out.
 """
 
+import argparse
 import os
 import re
 import subprocess
@@ -16,6 +17,20 @@ import sys
 import tempfile
 
 import cgsplit
+
+
+def add_arguments(parser, keep_example):
+    """The options every driver of this runner takes; `keep_example` shows
+    how --callgrind-out names its files for that driver."""
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--pause", type=float, default=0.002,
+                        help="seconds the client waits before each request (default 0.002)")
+    parser.add_argument("--split", action="store_true",
+                        help="also split each request into the loop's own instructions and "
+                             "the rest (bench/cgsplit.py)")
+    parser.add_argument("--callgrind-out",
+                        help=f"keep callgrind's output files, e.g. {keep_example}")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
 
 
 def count(script, child_args, drive, n, keep=None, split=False):

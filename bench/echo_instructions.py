@@ -90,16 +90,8 @@ def main():
     parser.add_argument("--apis", default="protocol,streams,sock")
     parser.add_argument("--sizes", default="1024,102400")
     parser.add_argument("--loops", default="ferroloop")
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--pause", type=float, default=0.002,
-                        help="seconds the client waits before each request (default 0.002)")
-    parser.add_argument("--split", action="store_true",
-                        help="also split each request into the loop's own instructions and "
-                             "the rest (bench/cgsplit.py)")
-    parser.add_argument("--callgrind-out",
-                        help="keep callgrind's output files, e.g. /tmp/cg.%%a.%%s.%%l.%%n "
-                             "(%%a api, %%s size, %%l loop, %%n requests)")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    cgrun.add_arguments(parser, "/tmp/cg.%%a.%%s.%%l.%%n "
+                                "(%%a api, %%s size, %%l loop, %%n requests)")
     args = parser.parse_args()
     if args.child:
         child(*args.child)

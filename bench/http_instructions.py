@@ -175,18 +175,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--servers", default="httptools,uvicorn")
     parser.add_argument("--loops", default="ferroloop")
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--pause", type=float, default=0.002,
-                        help="seconds the client waits before each request (default 0.002)")
-    parser.add_argument("--split", action="store_true",
-                        help="also split each request into the loop's own instructions and "
-                             "the rest (bench/cgsplit.py)")
+    cgrun.add_arguments(parser, "/tmp/cg.%%s.%%l.%%n (%%s server, %%l loop, %%n requests)")
     parser.add_argument("--python-calls", action="store_true",
                         help="list the Python functions called per request instead")
-    parser.add_argument("--callgrind-out",
-                        help="keep callgrind's output files, e.g. /tmp/cg.%%s.%%l.%%n "
-                             "(%%s server, %%l loop, %%n requests)")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--profile-calls", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -264,6 +264,36 @@ class RecordingDatagramProtocol(Recorder, asyncio.DatagramProtocol):
 # ---------------------------------------------------------------------------
 
 
+async def stream_messages(msgs):
+    """Sends `msgs` from an asyncio streams server to a streams client, one
+    at a time (the next only once the client read the last), checks each on
+    arrival and the EOF after them; returns the `bytes` the client read."""
+    acks = asyncio.Queue()
+
+    async def handler(reader, writer):
+        for msg in msgs:
+            writer.write(msg)
+            await writer.drain()
+            await acks.get()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname())
+    got = []
+    for msg in msgs:
+        data = await reader.readexactly(len(msg))
+        assert data == msg
+        got.append(data)
+        acks.put_nowait(None)
+    assert await reader.read() == b""
+    writer.close()
+    await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
+    return got
+
+
 @contextlib.contextmanager
 def socket_pair():
     """A connected non-blocking TCP pair (peer, loop's side) on 127.0.0.1,

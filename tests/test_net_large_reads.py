@@ -175,30 +175,7 @@ def test_protocol_unix_read_stopping_short_of_the_queued_count(loop):
 
 
 def test_streams_read_each_message_intact(loop):
-    msgs = messages()
-    acks = asyncio.Queue()
-
-    async def handler(reader, writer):
-        for msg in msgs:
-            writer.write(msg)
-            await writer.drain()
-            await acks.get()
-        writer.close()
-        await writer.wait_closed()
-
-    async def main():
-        server = await asyncio.start_server(handler, "127.0.0.1", 0)
-        reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname())
-        for msg in msgs:
-            assert await reader.readexactly(len(msg)) == msg
-            acks.put_nowait(None)
-        assert await reader.read() == b""
-        writer.close()
-        await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
-
-    run(loop, main())
+    run(loop, net.stream_messages(messages()))
 
 
 def test_streams_large_transfer_then_eof(loop):
