@@ -242,6 +242,20 @@ def die_with_parent():
         pass
 
 
+def report_setup_failure(events, fatal_id, exc):
+    """Reports a test module whose import or set-up raised `exc` (call it
+    while handling `exc`): unittest.SkipTest skips the module, anything else
+    counts as one error named `fatal_id`. Ends the child's events."""
+    if isinstance(exc, unittest.SkipTest):
+        events.emit("skipmod", reason=str(exc))
+    else:
+        text = traceback.format_exc()
+        sys.stderr.write(f"\n=== {fatal_id}\n{text}\n")
+        events.emit("end", test=fatal_id, outcome="error", counted=True,
+                    time=0.0, detail=excerpt(text))
+    events.emit("done")
+
+
 def main():
     die_with_parent()
     # run.py sends this before killing a child that stalls outside any test
@@ -264,16 +278,8 @@ def main():
         target.install()
         module = __import__(f"{package}.{name}" if package else name,
                             fromlist=["_"])
-    except unittest.SkipTest as exc:
-        events.emit("skipmod", reason=str(exc))
-        events.emit("done")
-        return
-    except BaseException:
-        text = traceback.format_exc()
-        sys.stderr.write(f"\n=== {fatal_id}\n{text}\n")
-        events.emit("end", test=fatal_id, outcome="error", counted=True,
-                    time=0.0, detail=excerpt(text))
-        events.emit("done")
+    except BaseException as exc:
+        report_setup_failure(events, fatal_id, exc)
         return
 
     not_applicable = rewire(module, target)

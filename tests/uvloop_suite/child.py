@@ -123,7 +123,6 @@ def main():
     import faulthandler
     import json
     import signal
-    import traceback
     faulthandler.register(signal.SIGRTMIN + 5, all_threads=True)
     # Started in the background by a non-interactive shell, this process
     # inherits an ignored SIGINT, and so would the test's own children
@@ -142,16 +141,8 @@ def main():
         module = __import__(name)
         classes = selected_classes(module, tb, cfg["target"],
                                    os.environ.get(BRANCHES_ENV, "asyncio"))
-    except unittest.SkipTest as exc:
-        events.emit("skipmod", reason=str(exc))
-        events.emit("done")
-        return
-    except BaseException:
-        text = traceback.format_exc()
-        sys.stderr.write(f"\n=== {name}.<setup>\n{text}\n")
-        events.emit("end", test=name + ".<setup>", outcome="error", counted=True,
-                    time=0.0, detail=cpython_child.excerpt(text))
-        events.emit("done")
+    except BaseException as exc:
+        cpython_child.report_setup_failure(events, name + ".<setup>", exc)
         return
 
     done = set(cfg.get("done", []))
