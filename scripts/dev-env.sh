@@ -5,14 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version="$1"
-venv=".venv/$version"
-if [ ! -x "$venv/bin/python" ]; then
-    "$(scripts/python-for.sh "$version")" -m venv "$venv" >&2
-fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check \
+python="$(scripts/venv.sh "$version")"
+"$python" -m pip install -q --disable-pip-version-check \
     "maturin>=1.5,<2" pytest ruff trustme >&2
 rm -rf "dist/$version"
-"$venv/bin/maturin" build --release -q -i "$venv/bin/python" -o "dist/$version" >&2
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall \
+"$(dirname "$python")/maturin" build --release -q -i "$python" -o "dist/$version" >&2
+"$python" -m pip install -q --disable-pip-version-check --force-reinstall \
     --no-deps "dist/$version"/ferroloop-*.whl >&2
-echo "$venv/bin/python"
+echo "$python"
