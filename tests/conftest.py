@@ -19,6 +19,7 @@ import subprocess
 import sys
 import textwrap
 
+import net_helpers
 import pytest
 
 try:
@@ -310,3 +311,11 @@ async def sleep_until_cancelled(state, key="cancelled"):
     except asyncio.CancelledError:
         state[key] = True
         raise
+
+
+@pytest.fixture
+def tcp_socks():
+    """A connected non-blocking TCP pair on 127.0.0.1: (client, accepted),
+    i.e. (peer, the side the loop under test uses)."""
+    with net_helpers.socket_pair() as pair:
+        yield pair

@@ -35,13 +35,6 @@ def _no_fd_leak(loop, request):
         yield
 
 
-@pytest.fixture
-def tcp_socks():
-    """A connected non-blocking TCP pair (peer, loop's side) on 127.0.0.1."""
-    with net.socket_pair() as pair:
-        yield pair
-
-
 def messages(sizes=SIZES):
     return [net.payload(size, seed=i) for i, size in enumerate(sizes)]
 

@@ -18,22 +18,6 @@ def _no_fd_leak(loop, request):
 
 
 @pytest.fixture
-def tcp_socks():
-    """A connected non-blocking TCP pair (client, accepted) on 127.0.0.1."""
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen()
-    a = socket.create_connection(lsock.getsockname())
-    b, _ = lsock.accept()
-    lsock.close()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
-
-
-@pytest.fixture
 def udp_socks():
     a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
