@@ -246,15 +246,17 @@ impl LoopBase {
 
     /// Keeps an emptied handle for `call_soon` to reuse, unless the pool is
     /// full. Returns whether the pool has room for more.
-    fn keep_spare(&self, spare: Py<Handle>) -> bool {
+    fn keep_spare(&self, py: Python<'_>, spare: Py<Handle>) -> bool {
         let mut sched = self.sched.lock();
         if sched.spare_handles.len() < SPARE_HANDLES {
             sched.spare_handles.push(spare);
             return sched.spare_handles.len() < SPARE_HANDLES;
         }
         drop(sched);
-        // Freed with no lock held (it holds a reference to the loop).
-        drop(spare);
+        // Freed with no lock held (it holds a reference to the loop). As a
+        // Bound: a Py drop checks a thread-local first, and that lookup was
+        // hoisted to the top of `run_ready`, ~11 instructions per iteration.
+        drop(spare.into_bound(py));
         false
     }
 
@@ -286,7 +288,7 @@ impl LoopBase {
             // batch is freed without being emptied first.
             if outcome.is_ok() && spares_wanted {
                 if let Some(spare) = Handle::recycle(handle) {
-                    spares_wanted = this.keep_spare(spare);
+                    spares_wanted = this.keep_spare(py, spare);
                 }
             }
             if outcome.is_err() {

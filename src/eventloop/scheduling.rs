@@ -17,7 +17,9 @@ use std::sync::atomic::Ordering;
 impl LoopBase {
     /// The checks every scheduling method starts with: the loop is open
     /// and, in debug mode, the call comes from the loop's thread (unless
-    /// `threadsafe`) with a callable that is not a coroutine.
+    /// `threadsafe`) with a callable that is not a coroutine. Inlined: out
+    /// of line, the call cost `call_soon` a sixth of its own work.
+    #[inline(always)]
     pub(crate) fn check_schedule(
         &self,
         callback: &Bound<'_, PyAny>,
