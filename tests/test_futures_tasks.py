@@ -32,6 +32,44 @@ def test_create_future_returns_pending_asyncio_future(loop):
     fut.cancel()
 
 
+def test_create_future_and_get_debug_are_methods_that_check_their_arguments(loop):
+    # Both are raw C methods of the loop (not pyo3 ones): a wrong call must
+    # raise, never crash, and they must still behave as methods.
+    cls = type(loop)
+    with pytest.raises(TypeError):
+        loop.create_future(1)
+    with pytest.raises(TypeError):
+        loop.get_debug(1)
+    # The stock loop's Python methods fail on the missing attributes.
+    with pytest.raises((TypeError, AttributeError)):
+        cls.create_future(object())
+    with pytest.raises((TypeError, AttributeError)):
+        cls.get_debug(None)
+    assert cls.create_future(loop).get_loop() is loop
+    assert loop.get_debug() is False and loop._debug is False
+    loop.set_debug(True)
+    assert loop.get_debug() is True and loop._debug is True
+    # In debug mode the C Future asks get_debug() and records its origin.
+    assert loop.create_future()._source_traceback
+    loop.set_debug(False)
+    assert loop.create_future()._source_traceback is None
+    assert "create_future" in dir(loop) and callable(loop.create_future)
+
+
+def test_create_future_in_a_loop_subclass_overriding_get_debug(loop):
+    class Loop(type(loop)):
+        def get_debug(self):
+            return True
+
+    sub = Loop()
+    try:
+        fut = sub.create_future()
+        assert fut.get_loop() is sub
+        assert fut._source_traceback, "the C Future asked the subclass's get_debug()"
+    finally:
+        sub.close()
+
+
 def test_future_done_callbacks_are_scheduled_not_called_synchronously(loop):
     fut = loop.create_future()
     calls = []

@@ -4,10 +4,11 @@
 //! began: callbacks they schedule wait for the next iteration, so a callback
 //! that keeps rescheduling itself cannot starve I/O or timers. The caller
 //! takes the whole snapshot at once ([`ReadyQueue::take_batch`], one lock per
-//! iteration instead of one per callback), runs it, and gives the batch back
-//! ([`ReadyQueue::restore_batch`]): what an exception escaping half-way left
-//! unrun goes back in front of what the callbacks queued meanwhile, so the
-//! order is the same as if each item had been popped from the queue.
+//! iteration instead of one per callback) into a buffer the run owns, runs
+//! it, and gives back only what an exception escaping half-way left unrun
+//! ([`ReadyQueue::restore_batch`]): it goes back in front of what the
+//! callbacks queued meanwhile, so the order is the same as if each item had
+//! been popped from the queue. A batch run to the end needs no second lock.
 
 use std::collections::VecDeque;
 
@@ -16,8 +17,8 @@ use std::collections::VecDeque;
 pub struct ReadyQueue<T> {
     /// Queued items, oldest first.
     items: VecDeque<T>,
-    /// An empty buffer kept from the last batch, swapped in by `take_batch`
-    /// so that a busy loop does not allocate a new buffer every iteration.
+    /// An empty buffer kept between runs for their batches (see
+    /// `take_batch_buffer`), so that a run does not start by allocating.
     spare: VecDeque<T>,
 }
 
@@ -36,26 +37,39 @@ impl<T> ReadyQueue<T> {
         self.items.push_back(item);
     }
 
-    /// Takes every queued item (the iteration's snapshot), oldest first.
+    /// Moves every queued item (the iteration's snapshot), oldest first,
+    /// into `batch`, which must be empty: the two buffers are swapped, so
+    /// the queue keeps `batch`'s allocation for what is pushed meanwhile.
     /// Items pushed afterwards wait for the next batch.
-    pub fn take_batch(&mut self) -> VecDeque<T> {
-        std::mem::replace(&mut self.items, std::mem::take(&mut self.spare))
+    pub fn take_batch(&mut self, batch: &mut VecDeque<T>) {
+        debug_assert!(batch.is_empty());
+        std::mem::swap(&mut self.items, batch);
     }
 
-    /// Gives back a batch taken by `take_batch`. Items left in it (the run
-    /// stopped early) are queued again ahead of everything pushed since; an
-    /// empty batch is kept as the spare buffer.
-    pub fn restore_batch(&mut self, mut batch: VecDeque<T>) {
+    /// Gives back what a batch taken by `take_batch` left unrun (the run
+    /// stopped early): queued again ahead of everything pushed since.
+    /// `batch` is left empty. Nothing to do for an empty batch, so the
+    /// caller may skip the call (and the lock around it) then.
+    pub fn restore_batch(&mut self, batch: &mut VecDeque<T>) {
         if batch.is_empty() {
-            if batch.capacity() > self.spare.capacity() {
-                self.spare = batch;
-            }
             return;
         }
         batch.extend(self.items.drain(..));
-        let newer = std::mem::replace(&mut self.items, batch);
-        if newer.capacity() > self.spare.capacity() {
-            self.spare = newer;
+        std::mem::swap(&mut self.items, batch);
+    }
+
+    /// The buffer kept for batches between runs (empty, with whatever
+    /// allocation the last run left), for a run to take batches into.
+    pub fn take_batch_buffer(&mut self) -> VecDeque<T> {
+        std::mem::take(&mut self.spare)
+    }
+
+    /// Keeps a run's empty batch buffer, with its allocation, for the next
+    /// run (`take_batch_buffer`).
+    pub fn keep_batch_buffer(&mut self, buffer: VecDeque<T>) {
+        debug_assert!(buffer.is_empty());
+        if buffer.capacity() > self.spare.capacity() {
+            self.spare = buffer;
         }
     }
 
@@ -105,13 +119,14 @@ mod tests {
         let mut q = ReadyQueue::default();
         q.push("a");
         q.push("b");
-        let mut batch = q.take_batch();
+        let mut batch = q.take_batch_buffer();
+        q.take_batch(&mut batch);
         let mut ran = Vec::new();
         while let Some(item) = batch.pop_front() {
             ran.push(item);
             q.push("rescheduled");
         }
-        q.restore_batch(batch);
+        q.restore_batch(&mut batch);
         assert_eq!(ran, vec!["a", "b"]);
         assert_eq!(q.len(), 2, "rescheduled items wait for the next iteration");
     }
@@ -122,30 +137,36 @@ mod tests {
         for i in 0..4 {
             q.push(i);
         }
-        let mut batch = q.take_batch();
+        let mut batch = VecDeque::new();
+        q.take_batch(&mut batch);
         assert_eq!(batch.pop_front(), Some(0)); // the callback that raised
         q.push(10); // queued by that callback before it raised
-        q.restore_batch(batch);
+        q.restore_batch(&mut batch);
+        assert!(batch.is_empty());
         let got: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(got, vec![1, 2, 3, 10]);
     }
 
     #[test]
-    fn batches_reuse_their_buffer() {
+    fn batches_swap_buffers_with_the_queue() {
         let mut q = ReadyQueue::default();
         for i in 0..100 {
             q.push(i);
         }
-        let mut batch = q.take_batch();
-        batch.clear();
+        let mut batch = q.take_batch_buffer();
+        q.take_batch(&mut batch);
         let cap = batch.capacity();
-        q.restore_batch(batch);
+        batch.clear();
+        q.restore_batch(&mut batch);
         q.push(1);
-        let batch = q.take_batch();
+        q.take_batch(&mut batch);
         assert!(
             q.items.capacity() >= cap,
-            "the spare buffer is queued into next"
+            "the queue got the batch's buffer"
         );
         assert_eq!(batch.len(), 1);
+        batch.clear();
+        q.keep_batch_buffer(batch);
+        assert!(q.take_batch_buffer().capacity() >= 1, "kept between runs");
     }
 }

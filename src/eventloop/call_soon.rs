@@ -18,14 +18,12 @@
 //! positional argument: 'callback'`, ...).
 
 use super::callback::CallArgs;
-use super::LoopBase;
-use pyo3::exceptions::{PyTypeError, PyValueError};
-use pyo3::panic::PanicException;
+use super::{raw, LoopBase};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple, PyType};
 use pyo3::{ffi, intern};
 use std::ffi::CStr;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -51,7 +49,11 @@ impl Method {
 /// Adds the two methods to `LoopBase` (called once, when the module is
 /// initialised, after the class exists).
 pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
-    let methods: [(&CStr, ffi::PyCFunctionFastWithKeywords, &CStr); 2] = [
+    let methods: [(
+        &'static CStr,
+        ffi::PyCFunctionFastWithKeywords,
+        &'static CStr,
+    ); 2] = [
         (
             c"call_soon",
             call_soon,
@@ -66,26 +68,15 @@ pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
         ),
     ];
     for (name, meth, doc) in methods {
-        // The definition must outlive the descriptor, which lives as long as
-        // the class: leaked on purpose (two small structs per interpreter).
-        let def = Box::leak(Box::new(ffi::PyMethodDef {
-            ml_name: name.as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer {
+        raw::add_method(
+            ty,
+            name,
+            ffi::PyMethodDefPointer {
                 PyCFunctionFastWithKeywords: meth,
             },
-            ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-            ml_doc: doc.as_ptr(),
-        }));
-        // SAFETY: `ty` is a live type object and `def` a valid definition
-        // that is never freed; the call returns a new reference or NULL with
-        // an exception set.
-        let descr = unsafe {
-            Bound::from_owned_ptr_or_err(ty.py(), ffi::PyDescr_NewMethod(ty.as_type_ptr(), def))
-        }?;
-        let name = name
-            .to_str()
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        ty.setattr(name, descr)?;
+            ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+            doc,
+        )?;
     }
     Ok(())
 }
@@ -114,7 +105,7 @@ unsafe extern "C" fn call_soon_threadsafe(
 }
 
 /// Runs `schedule` and turns its error, or a panic, into a raised Python
-/// exception (a panic must not unwind into C).
+/// exception (`raw::guard`).
 ///
 /// # Safety
 /// Called by CPython through a method descriptor of `LoopBase` with the
@@ -131,24 +122,10 @@ unsafe fn entry(
 ) -> *mut ffi::PyObject {
     // SAFETY: the interpreter is attached (we are called by it).
     let py = unsafe { Python::assume_attached() };
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { schedule(py, slf, args, nargs, kwnames, method) }
-    }));
-    let err = match result {
-        Ok(Ok(handle)) => return handle,
-        Ok(Err(err)) => err,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic from Rust code".to_owned());
-            PanicException::new_err(message)
-        }
-    };
-    err.restore(py);
-    ptr::null_mut()
+    // SAFETY: forwarded from this function's contract.
+    raw::guard(py, || unsafe {
+        schedule(py, slf, args, nargs, kwnames, method)
+    })
 }
 
 /// Parses the arguments as asyncio's `call_soon(self, callback, *args,

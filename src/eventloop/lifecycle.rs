@@ -1,10 +1,11 @@
 //! Loop state transitions: stop, close, running and debug flags.
 
 use super::handle::{timer_as_handle, Handle};
-use super::LoopBase;
+use super::{raw, LoopBase};
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::PyTraverseError;
+use pyo3::types::{PyBool, PyType};
+use pyo3::{ffi, PyTraverseError};
 use std::sync::atomic::Ordering;
 
 #[pymethods]
@@ -83,11 +84,6 @@ impl LoopBase {
         self.is_closed()
     }
 
-    /// True in debug mode. Called by every `asyncio.Future()` creation.
-    fn get_debug(&self) -> bool {
-        self.is_debug()
-    }
-
     /// Sets the debug flag (the Python `set_debug` wraps this).
     fn _set_debug_flag(&self, enabled: bool) {
         self.debug.store(enabled, Ordering::Relaxed);
@@ -130,4 +126,32 @@ impl LoopBase {
     fn _timer_count(&self) -> usize {
         self.sched.lock().timers.len()
     }
+}
+
+/// `get_debug`, a raw `METH_NOARGS` method (see `raw.rs`): the C
+/// `asyncio.Future` calls it for every future created.
+pub(crate) fn install_get_debug(ty: &Bound<'_, PyType>) -> PyResult<()> {
+    raw::add_method(
+        ty,
+        c"get_debug",
+        ffi::PyMethodDefPointer {
+            PyCFunction: get_debug,
+        },
+        ffi::METH_NOARGS,
+        c"get_debug($self, /)\n--\n\nTrue in debug mode.",
+    )
+}
+
+/// True in debug mode.
+unsafe extern "C" fn get_debug(
+    slf: *mut ffi::PyObject,
+    _args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls METH_NOARGS methods attached to the interpreter.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: the method descriptor checked that `slf` is a LoopBase (or
+    // subclass) instance, borrowed for the duration of the call.
+    let slf = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>() };
+    // Cannot fail nor panic: no `guard` needed.
+    PyBool::new(py, slf.get().is_debug()).to_owned().into_ptr()
 }

@@ -6,6 +6,7 @@
 //! API area per file:
 //! - `call_soon.rs`: `call_soon` and `call_soon_threadsafe` (raw vectorcall
 //!   methods, added to the class by `register`);
+//! - `raw.rs`: adding such raw methods (also `create_future`, `get_debug`);
 //! - `scheduling.rs`: `call_later`, `call_at`, `time`, `create_future`;
 //! - `callback.rs`: a handle's callback and arguments, and calling them;
 //! - `run.rs`: one loop iteration and the run-until-stopped loop;
@@ -25,6 +26,7 @@ mod fd_watchers;
 pub mod handle;
 mod lifecycle;
 pub(crate) mod python;
+mod raw;
 mod run;
 mod scheduling;
 mod spin;
@@ -296,7 +298,10 @@ impl LoopBase {
 /// Registers the classes on the extension module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LoopBase>()?;
-    call_soon::install(&m.py().get_type::<LoopBase>())?;
+    let ty = m.py().get_type::<LoopBase>();
+    call_soon::install(&ty)?;
+    scheduling::install_create_future(&ty)?;
+    lifecycle::install_get_debug(&ty)?;
     m.add_class::<Handle>()?;
     m.add_class::<TimerHandle>()?;
     Ok(())
