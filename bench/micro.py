@@ -296,16 +296,35 @@ def fmt_ratio(a, b):
     return f"{a / b:.2f}x" if a and b else "-"
 
 
-def print_table(medians, errors):
+def paired_ratio(samples, loop, base):
+    """The median over rounds of loop/base ops/s measured in the same round.
+
+    Why it is printed beside the ratio of the medians: a process runs the
+    whole interpreter at one of two speeds (~1.6x apart; which one is
+    random per process, with or without ASLR), and in ~9 processes of 10
+    every loop measured in it gets the same speed. The ratio of the two
+    medians then depends on how many fast processes each loop happened to
+    draw; the ratio within a round mostly compares like with like.
+    """
+    a, b = samples.get(loop), samples.get(base)
+    if not a or not b or len(a) != len(b):
+        return None
+    return statistics.median((oa / sa) / (ob / sb) for (oa, sa), (ob, sb) in zip(a, b))
+
+
+def print_table(medians, paired, errors):
     print("| benchmark | asyncio ops/s | uvloop ops/s | ferroloop ops/s "
-          "| ferroloop/uvloop | ferroloop/asyncio | uvloop/asyncio |")
-    print("|---|--:|--:|--:|--:|--:|--:|")
+          "| ferroloop/uvloop | per round | ferroloop/asyncio | uvloop/asyncio |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|")
     for b, m in medians.items():
         a, u, f = (m.get(name) for name in LOOP_NAMES)
         ra, ru, rf = ("error" if (b, name) in errors else fmt_rate(m.get(name))
                       for name in LOOP_NAMES)
-        print(f"| {b} | {ra} | {ru} | {rf} "
-              f"| {fmt_ratio(f, u)} | {fmt_ratio(f, a)} | {fmt_ratio(u, a)} |")
+        per_round = f"{paired[b]:.2f}x" if paired.get(b) else "-"
+        print(f"| {b} | {ra} | {ru} | {rf} | {fmt_ratio(f, u)} | {per_round} "
+              f"| {fmt_ratio(f, a)} | {fmt_ratio(u, a)} |")
+    print("\nper round: the median over rounds of ferroloop/uvloop within one round "
+          "(one process); see paired_ratio in bench/micro.py.")
 
 
 def main():
@@ -346,7 +365,8 @@ def main():
     samples, errors = run_all(args.only, loops, args.runs)
     medians = {b: {name: median_rate(res) for name, res in per.items()}
                for b, per in samples.items()}
-    print_table(medians, errors)
+    paired = {b: paired_ratio(per, "ferroloop", "uvloop") for b, per in samples.items()}
+    print_table(medians, paired, errors)
     for (b, name), err in errors.items():
         print(f"\n{b} failed on {name}: {err}")
 
@@ -359,6 +379,7 @@ def main():
             "samples": {b: {name: [{"ops": o, "seconds": s} for o, s in res]
                             for name, res in per.items()} for b, per in samples.items()},
             "median_ops_per_s": medians,
+            "median_per_round_ferroloop_over_uvloop": paired,
             "errors": {f"{b}/{name}": err for (b, name), err in errors.items()},
         }
         with open(args.json, "w") as fh:
