@@ -8,7 +8,9 @@ import asyncio
 import os
 import sys
 import time
+import types
 
+from . import _stock_names
 from ._errors import ExceptionHandlingMixin
 from ._executors import ExecutorsMixin
 from ._ferroloop import LoopBase
@@ -83,3 +85,34 @@ def _merge_mixins(cls, mixins):
 
 
 _merge_mixins(Loop, _MIXINS)
+
+
+def _adopt_stock_qualnames(cls, stock_cls):
+    """Gives each public method of `cls` that `stock_cls` (asyncio's loop
+    class) also has the stock method's ``__qualname__``, e.g.
+    ``BaseEventLoop.run_in_executor`` rather than
+    ``ExecutorsMixin.run_in_executor``.
+
+    Why: CPython (3.11 to 3.13) words a wrong call's TypeError ("X.f()
+    missing 1 required positional argument: ...") from the function's
+    ``__qualname__`` (not the code's ``co_qualname``), and names coroutine
+    objects after it too. The mapping is read from asyncio at import, so it
+    follows the running version. The functions are the mixins' own (shared
+    with the mixin classes, which exist only to build `cls`); their
+    ``__module__`` becomes `_stock_names`, where pickle finds them again.
+    """
+    for name, value in vars(cls).items():
+        if name.startswith("_") or not isinstance(value, types.FunctionType):
+            continue
+        owner = next((k for k in stock_cls.__mro__ if name in vars(k)), None)
+        stock = vars(owner).get(name) if owner is not None else None
+        if not isinstance(stock, types.FunctionType):
+            continue
+        if stock.__qualname__ != f"{owner.__name__}.{name}":
+            continue  # not a plain method (never seen); keep our own name
+        value.__qualname__ = stock.__qualname__
+        _stock_names.register(value)
+
+
+# The class asyncio.new_event_loop() makes (_UnixSelectorEventLoop here).
+_adopt_stock_qualnames(Loop, asyncio.SelectorEventLoop)

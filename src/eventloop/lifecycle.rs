@@ -6,6 +6,8 @@ use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyType};
 use pyo3::{ffi, PyTraverseError};
+use std::ffi::CStr;
+use std::ptr;
 use std::sync::atomic::Ordering;
 
 #[pymethods]
@@ -62,26 +64,11 @@ impl LoopBase {
         drop(self.take_callbacks());
     }
 
-    /// Stops the loop after the current iteration.
-    fn stop(&self) {
-        self.stopping.store(true, Ordering::Release);
-    }
-
-    /// True while `run_forever` is running.
-    fn is_running(&self) -> bool {
-        self.thread_id.load(Ordering::Acquire) != 0
-    }
-
-    /// True once `close()` was called.
-    fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
     /// `is_closed()` as the stock loop's private attribute, which code
     /// written for it (and uvloop's test suite) reads.
     #[getter]
     fn _closed(&self) -> bool {
-        self.is_closed()
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Sets the debug flag (the Python `set_debug` wraps this).
@@ -128,30 +115,111 @@ impl LoopBase {
     }
 }
 
-/// `get_debug`, a raw `METH_NOARGS` method (see `raw.rs`): the C
-/// `asyncio.Future` calls it for every future created.
-pub(crate) fn install_get_debug(ty: &Bound<'_, PyType>) -> PyResult<()> {
-    raw::add_method(
-        ty,
-        c"get_debug",
-        ffi::PyMethodDefPointer {
-            PyCFunction: get_debug,
-        },
-        ffi::METH_NOARGS,
-        c"get_debug($self, /)\n--\n\nTrue in debug mode.",
-    )
+/// Adds the raw methods of this module (see `raw.rs`): `get_debug`, which
+/// the C `asyncio.Future` calls for every future created, and `stop`,
+/// `is_running` and `is_closed`, raw for asyncio's wording of a wrong call
+/// (`raw::add_no_argument_method`).
+pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
+    let methods: [(
+        &'static CStr,
+        ffi::PyCFunctionFastWithKeywords,
+        &'static CStr,
+    ); 4] = [
+        (
+            c"get_debug",
+            get_debug,
+            c"get_debug($self, /)\n--\n\nTrue in debug mode.",
+        ),
+        (
+            c"stop",
+            stop,
+            c"stop($self, /)\n--\n\nStops the loop after the current iteration.",
+        ),
+        (
+            c"is_running",
+            is_running,
+            c"is_running($self, /)\n--\n\nTrue while `run_forever` is running.",
+        ),
+        (
+            c"is_closed",
+            is_closed,
+            c"is_closed($self, /)\n--\n\nTrue once `close()` was called.",
+        ),
+    ];
+    for (name, meth, doc) in methods {
+        raw::add_no_argument_method(ty, name, meth, doc)?;
+    }
+    Ok(())
 }
 
 /// True in debug mode.
 unsafe extern "C" fn get_debug(
     slf: *mut ffi::PyObject,
-    _args: *mut ffi::PyObject,
+    _args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls METH_NOARGS methods attached to the interpreter.
+    // SAFETY: CPython calls raw methods attached to the interpreter.
     let py = unsafe { Python::assume_attached() };
-    // SAFETY: the method descriptor checked that `slf` is a LoopBase (or
-    // subclass) instance, borrowed for the duration of the call.
-    let slf = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>() };
-    // Cannot fail nor panic: no `guard` needed.
+    // SAFETY: our own arguments, as CPython passed them.
+    let Some(slf) = (unsafe { raw::loop_without_arguments(py, "get_debug", slf, nargs, kwnames) })
+    else {
+        return ptr::null_mut();
+    };
+    // Cannot fail nor panic: no `guard` needed (same for the three below).
     PyBool::new(py, slf.get().is_debug()).to_owned().into_ptr()
+}
+
+/// Stops the loop after the current iteration.
+unsafe extern "C" fn stop(
+    slf: *mut ffi::PyObject,
+    _args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: as in `get_debug`.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: as in `get_debug`.
+    let Some(slf) = (unsafe { raw::loop_without_arguments(py, "stop", slf, nargs, kwnames) })
+    else {
+        return ptr::null_mut();
+    };
+    slf.get().stopping.store(true, Ordering::Release);
+    py.None().into_ptr()
+}
+
+/// True while `run_forever` is running.
+unsafe extern "C" fn is_running(
+    slf: *mut ffi::PyObject,
+    _args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: as in `get_debug`.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: as in `get_debug`.
+    let Some(slf) = (unsafe { raw::loop_without_arguments(py, "is_running", slf, nargs, kwnames) })
+    else {
+        return ptr::null_mut();
+    };
+    let running = slf.get().thread_id.load(Ordering::Acquire) != 0;
+    PyBool::new(py, running).to_owned().into_ptr()
+}
+
+/// True once `close()` was called.
+unsafe extern "C" fn is_closed(
+    slf: *mut ffi::PyObject,
+    _args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: as in `get_debug`.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: as in `get_debug`.
+    let Some(slf) = (unsafe { raw::loop_without_arguments(py, "is_closed", slf, nargs, kwnames) })
+    else {
+        return ptr::null_mut();
+    };
+    let closed = slf.get().closed.load(Ordering::Acquire);
+    PyBool::new(py, closed).to_owned().into_ptr()
 }

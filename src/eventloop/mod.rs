@@ -300,8 +300,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LoopBase>()?;
     let ty = m.py().get_type::<LoopBase>();
     call_soon::install(&ty)?;
-    scheduling::install_create_future(&ty)?;
-    lifecycle::install_get_debug(&ty)?;
+    scheduling::install(&ty)?;
+    tasks::install(&ty)?;
+    lifecycle::install(&ty)?;
     m.add_class::<Handle>()?;
     m.add_class::<TimerHandle>()?;
     Ok(())

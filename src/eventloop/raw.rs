@@ -8,10 +8,12 @@
 //! `get_debug` or `create_future` many times over. `call_soon.rs` explains
 //! the same choice for `call_soon`.
 
+use super::LoopBase;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
-use pyo3::{exceptions::PyValueError, ffi};
 use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -46,6 +48,28 @@ pub(crate) fn add_method(
     ty.setattr(name, descr)
 }
 
+/// Adds a raw method that takes no argument (`meth` starts with
+/// `no_arguments`). METH_FASTCALL rather than METH_NOARGS, whose TypeError
+/// reads "Loop.time() takes no arguments (1 given)" where asyncio's Python
+/// method says "BaseEventLoop.time() takes 1 positional argument but 2 were
+/// given"; the call itself costs the same.
+pub(crate) fn add_no_argument_method(
+    ty: &Bound<'_, PyType>,
+    name: &'static CStr,
+    meth: ffi::PyCFunctionFastWithKeywords,
+    doc: &'static CStr,
+) -> PyResult<()> {
+    add_method(
+        ty,
+        name,
+        ffi::PyMethodDefPointer {
+            PyCFunctionFastWithKeywords: meth,
+        },
+        ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+        doc,
+    )
+}
+
 /// Runs the body of a raw method: returns the new reference it made, or
 /// raises its error (or a panic, which must not unwind into C) and returns
 /// NULL, as CPython expects of a C method.
@@ -67,4 +91,101 @@ where
     };
     err.restore(py);
     ptr::null_mut()
+}
+
+/// The loop a raw method of `LoopBase` was called on, once `raw::no_arguments`
+/// accepted the (absent) arguments; None with the TypeError raised otherwise.
+///
+/// # Safety
+/// Called from a raw `METH_FASTCALL | METH_KEYWORDS` method of `LoopBase`
+/// with its own arguments: CPython calls those attached to the interpreter,
+/// with `slf` an instance of `LoopBase` (the method descriptor checks the
+/// type) borrowed for the call, and `kwnames` NULL or a tuple of str.
+#[inline(always)]
+pub(crate) unsafe fn loop_without_arguments<'a>(
+    py: Python<'a>,
+    name: &'static str,
+    slf: *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> Option<Borrowed<'a, 'a, LoopBase>> {
+    // SAFETY: forwarded from this function's contract.
+    if !unsafe { no_arguments(name, nargs, kwnames) } {
+        return None;
+    }
+    // SAFETY: `slf` is a live LoopBase instance borrowed for the call.
+    Some(unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>() })
+}
+
+/// The class that defines every raw method on the stock loop; CPython words
+/// a wrong call's TypeError with it (`BaseEventLoop.time() takes 1
+/// positional argument but 2 were given`). tests/test_wrong_arity.py checks
+/// the wording against the stock loop on each Python version.
+const STOCK_OWNER: &str = "BaseEventLoop";
+
+/// Checks the arguments of a raw `METH_FASTCALL | METH_KEYWORDS` method that
+/// takes none, as asyncio's `def name(self)` does: true if there are none;
+/// otherwise raises the TypeError CPython raises for that Python method and
+/// returns false. The usual call costs two comparisons.
+///
+/// # Safety
+/// `kwnames` is NULL or a tuple of str (the vectorcall protocol), and the
+/// interpreter is attached.
+#[inline(always)]
+pub(crate) unsafe fn no_arguments(
+    name: &'static str,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> bool {
+    if nargs == 0 && kwnames.is_null() {
+        return true;
+    }
+    // SAFETY: forwarded from this function's contract.
+    unsafe { refuse_arguments(name, nargs, kwnames) }
+}
+
+/// `no_arguments` with arguments: CPython's checks in its order (an
+/// unknown keyword first, then the positional count; `self=` is a second
+/// value for `self`).
+///
+/// # Safety
+/// As for `no_arguments`.
+#[cold]
+#[inline(never)]
+unsafe fn refuse_arguments(
+    name: &'static str,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> bool {
+    // SAFETY: the interpreter is attached (this function's contract).
+    let py = unsafe { Python::assume_attached() };
+    let nkw = if kwnames.is_null() {
+        0
+    } else {
+        // SAFETY: a non-NULL `kwnames` is a tuple.
+        unsafe { ffi::PyTuple_GET_SIZE(kwnames) }
+    };
+    let problem = if nkw > 0 {
+        // SAFETY: index 0 < size; the item is a str borrowed from the tuple,
+        // which the caller keeps alive.
+        let keyword = unsafe { Borrowed::from_ptr(py, ffi::PyTuple_GET_ITEM(kwnames, 0)) };
+        let keyword = match keyword.str() {
+            Ok(keyword) => keyword,
+            Err(err) => {
+                err.restore(py);
+                return false;
+            }
+        };
+        if keyword == "self" {
+            "got multiple values for argument 'self'".to_owned()
+        } else {
+            format!("got an unexpected keyword argument '{keyword}'")
+        }
+    } else if nargs > 0 {
+        format!("takes 1 positional argument but {} were given", nargs + 1)
+    } else {
+        return true; // an empty keyword tuple: no arguments after all
+    };
+    PyTypeError::new_err(format!("{STOCK_OWNER}.{name}() {problem}")).restore(py);
+    false
 }

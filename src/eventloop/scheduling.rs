@@ -106,11 +106,6 @@ fn seconds(value: &Bound<'_, PyAny>) -> PyResult<f64> {
 
 #[pymethods]
 impl LoopBase {
-    /// The loop's clock: `time.monotonic()`.
-    fn time(&self) -> f64 {
-        clock::monotonic()
-    }
-
     /// Schedules `callback(*args)` at loop time `when`.
     #[pyo3(signature = (when, callback, *args, context=None))]
     fn call_at(
@@ -157,32 +152,58 @@ impl LoopBase {
     }
 }
 
-/// `create_future`, a raw `METH_NOARGS` method (see `raw.rs`): every
-/// `await` on a loop-made future starts here, and pyo3's trampoline was a
-/// fifth of the loop's own part of it.
-pub(crate) fn install_create_future(ty: &Bound<'_, PyType>) -> PyResult<()> {
-    raw::add_method(
+/// Adds the raw methods of this module (see `raw.rs`): `create_future`
+/// (every `await` on a loop-made future starts there, and pyo3's trampoline
+/// was a fifth of the loop's own part of it) and `time`, raw for asyncio's
+/// wording of a wrong call (`raw::add_no_argument_method`).
+pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
+    raw::add_no_argument_method(
         ty,
         c"create_future",
-        ffi::PyMethodDefPointer {
-            PyCFunction: create_future,
-        },
-        ffi::METH_NOARGS,
+        create_future,
         c"create_future($self, /)\n--\n\nA new `asyncio.Future` attached to this loop.",
+    )?;
+    raw::add_no_argument_method(
+        ty,
+        c"time",
+        time,
+        c"time($self, /)\n--\n\nThe loop's clock: `time.monotonic()`.",
     )
+}
+
+/// The loop's clock: `time.monotonic()`.
+unsafe extern "C" fn time(
+    slf: *mut ffi::PyObject,
+    _args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls raw methods attached to the interpreter.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: our own arguments, as CPython passed them.
+    if unsafe { raw::loop_without_arguments(py, "time", slf, nargs, kwnames) }.is_none() {
+        return std::ptr::null_mut();
+    }
+    // Cannot fail nor panic: no `guard` needed.
+    PyFloat::new(py, clock::monotonic()).into_ptr()
 }
 
 /// A new `asyncio.Future` attached to this loop: `Future(loop=self)`.
 unsafe extern "C" fn create_future(
     slf: *mut ffi::PyObject,
-    _args: *mut ffi::PyObject,
+    _args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls METH_NOARGS methods attached to the interpreter.
+    // SAFETY: CPython calls raw methods attached to the interpreter.
     let py = unsafe { Python::assume_attached() };
+    // SAFETY: our own arguments, as CPython passed them.
+    let Some(slf) =
+        (unsafe { raw::loop_without_arguments(py, "create_future", slf, nargs, kwnames) })
+    else {
+        return std::ptr::null_mut();
+    };
     raw::guard(py, || {
-        // SAFETY: the method descriptor checked that `slf` is a LoopBase (or
-        // subclass) instance, borrowed for the duration of the call.
-        let slf = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>() };
         let kwargs = LoopBase::loop_kwargs(&slf)?;
         let empty = PyTuple::empty(py);
         // SAFETY: the three objects are live for the call (we hold them); it

@@ -3,11 +3,11 @@
 //! rather than in Python.
 
 use super::python::task_type;
-use super::LoopBase;
+use super::{raw, LoopBase};
 use pyo3::exceptions::PyTypeError;
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyType};
+use pyo3::{ffi, intern};
 
 /// 3.13 names factory-made tasks even when `name` is None (3.13's
 /// `create_task` calls `task.set_name(name)` unconditionally); earlier
@@ -89,14 +89,49 @@ impl LoopBase {
         Ok(())
     }
 
-    /// The task factory, or None.
-    fn get_task_factory(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.task_factory.lock().as_ref().map(|f| f.clone_ref(py))
-    }
-
     /// asyncio's private spelling of the factory, read by some libraries.
     #[getter]
     fn _task_factory(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.get_task_factory(py)
+        self.current_task_factory(py)
     }
+}
+
+impl LoopBase {
+    /// The task factory, or None.
+    fn current_task_factory(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.task_factory.lock().as_ref().map(|f| f.clone_ref(py))
+    }
+}
+
+/// Adds `get_task_factory`, raw for asyncio's wording of a wrong call
+/// (`raw::add_no_argument_method`).
+pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
+    raw::add_no_argument_method(
+        ty,
+        c"get_task_factory",
+        get_task_factory,
+        c"get_task_factory($self, /)\n--\n\nThe task factory, or None.",
+    )
+}
+
+/// The task factory, or None.
+unsafe extern "C" fn get_task_factory(
+    slf: *mut ffi::PyObject,
+    _args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls raw methods attached to the interpreter.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: our own arguments, as CPython passed them.
+    let Some(slf) =
+        (unsafe { raw::loop_without_arguments(py, "get_task_factory", slf, nargs, kwnames) })
+    else {
+        return std::ptr::null_mut();
+    };
+    // Cannot fail nor panic: no `guard` needed.
+    slf.get()
+        .current_task_factory(py)
+        .unwrap_or_else(|| py.None())
+        .into_ptr()
 }
