@@ -1,8 +1,10 @@
 """Large reads: the same bytes whichever way the loop reads them.
 
 ferroloop reads a socket whose previous read was large (32 KiB or more)
-straight into the `bytes` it hands over, sized by asking the kernel how much
-is queued, and reads small amounts through a per-thread buffer and a copy.
+straight into the `bytes` it hands over (allocated at the maximum asked and
+shrunk, for maxima up to 64 KiB; sized by asking the kernel how much is
+queued, above), and reads small amounts through a per-thread buffer and a
+copy. The `sock_recv` edge cases run with both kinds of maximum.
 These tests send messages around that threshold and around asyncio's
 256 KiB `max_size`, in orders that switch between the two ways, plus the
 cases where the kernel's count and what `recv` returns differ: a Unix
@@ -237,37 +239,40 @@ def test_sock_recv_small_n_between_large_reads(loop, tcp_socks):
     run(loop, main())
 
 
-def test_sock_recv_eof_right_after_large_data(loop, tcp_socks):
+@pytest.mark.parametrize("n", [64 * 1024, MAX_SIZE])
+def test_sock_recv_eof_right_after_large_data(loop, tcp_socks, n):
     peer, sock = tcp_socks
     first, last = messages([100 * 1024, 70 * 1024])
 
     async def main():
         await loop.sock_sendall(peer, first)
-        assert await sock_recv_exactly(loop, sock, len(first), MAX_SIZE) == first
+        assert await sock_recv_exactly(loop, sock, len(first), n) == first
         await loop.sock_sendall(peer, last)
         peer.shutdown(socket.SHUT_WR)
-        assert await sock_recv_exactly(loop, sock, len(last), MAX_SIZE) == last
-        assert await loop.sock_recv(sock, MAX_SIZE) == b""
-        assert await loop.sock_recv(sock, MAX_SIZE) == b""
+        assert await sock_recv_exactly(loop, sock, len(last), n) == last
+        assert await loop.sock_recv(sock, n) == b""
+        assert await loop.sock_recv(sock, n) == b""
 
     run(loop, main())
 
 
-def test_sock_recv_reads_past_a_tcp_urgent_mark(loop, tcp_socks):
+@pytest.mark.parametrize("n", [64 * 1024, MAX_SIZE])
+def test_sock_recv_reads_past_a_tcp_urgent_mark(loop, tcp_socks, n):
     peer, sock = tcp_socks
     first, before, after = messages([100 * 1024, 40 * 1024, 40 * 1024])
 
     async def main():
         await loop.sock_sendall(peer, first)
-        assert await sock_recv_exactly(loop, sock, len(first), MAX_SIZE) == first
+        assert await sock_recv_exactly(loop, sock, len(first), n) == first
         send_around_urgent_byte(peer, before, after)
         size = len(before) + len(after)
-        return await sock_recv_exactly(loop, sock, size, MAX_SIZE)
+        return await sock_recv_exactly(loop, sock, size, n)
 
     assert run(loop, main()) == before + after
 
 
-def test_sock_recv_unix_read_stopping_short_of_the_queued_count(loop):
+@pytest.mark.parametrize("n", [64 * 1024, MAX_SIZE])
+def test_sock_recv_unix_read_stopping_short_of_the_queued_count(loop, n):
     peer, sock = socket.socketpair()
     for s in (peer, sock):
         s.setblocking(False)
@@ -277,11 +282,11 @@ def test_sock_recv_unix_read_stopping_short_of_the_queued_count(loop):
     async def main():
         for _ in range(2):
             await loop.sock_sendall(peer, first)
-            assert await sock_recv_exactly(loop, sock, len(first), MAX_SIZE) == first
+            assert await sock_recv_exactly(loop, sock, len(first), n) == first
             await send_fds_message(peer, with_fd, [r])
             await loop.sock_sendall(peer, rest)
             size = len(with_fd) + len(rest)
-            assert await sock_recv_exactly(loop, sock, size, MAX_SIZE) == with_fd + rest
+            assert await sock_recv_exactly(loop, sock, size, n) == with_fd + rest
 
     try:
         run(loop, main())

@@ -7,24 +7,29 @@
 //!   copy what arrived into a `bytes` of exactly that size. One syscall;
 //!   the copy is cheap for small reads.
 //! - **Direct**, for sockets whose previous read was large (at least
-//!   `LARGE_READ` bytes): ask the kernel how much is queued (`FIONREAD`),
-//!   allocate a `bytes` of exactly that size (at most the caller's
-//!   maximum), and `recv` straight into it. The extra syscall costs about
-//!   as much as copying 32 KiB, so it is only paid where large reads are
-//!   expected; a socket falls back to the copy path as soon as one of its
-//!   reads is small.
+//!   `LARGE_READ` bytes): `recv` straight into a new `bytes`, with no copy.
+//!   For a maximum of up to `UP_FRONT_MAX` the object is allocated at the
+//!   maximum and shrunk to what arrived, as `socket.recv` does. For larger
+//!   maxima (a transport's 256 KiB) that allocation would be a `mmap` and a
+//!   `munmap` per read, so the kernel is asked how much is queued
+//!   (`FIONREAD`) and exactly that much is allocated. A socket falls back
+//!   to the copy path as soon as one of its reads is small.
 //!
-//! The direct path uses public C API only: `PyBytes_FromStringAndSize(NULL,
-//! n)` (in the stable ABI) and `PyBytes_AsString`. It does not shrink the
-//! object afterwards (that would need `_PyBytes_Resize`, which is private
-//! and soft-deprecated by PEP 782 in 3.15); a `recv` that fills less than
-//! the kernel said was queued (possible on Unix sockets, where a read stops
-//! at a message carrying fds or other credentials) falls back to copying
-//! the part that arrived. On 3.15+, PEP 782's `PyBytesWriter` would be the
-//! recommended way to do the same (`PyBytesWriter_Create(n)`, `recv` into
-//! `PyBytesWriter_GetData`, `PyBytesWriter_FinishWithSize(got)`); the two
-//! C functions used here remain supported there (soft deprecation: no
-//! warning, no removal planned).
+//! Why allocate up front: with exact sizes, glibc kept returning the top of
+//! the heap to the kernel and growing it again, and the kernel's copy into
+//! the fresh pages page-faulted: ~6.5 page faults per 100 KiB echo request
+//! of the `sock_*` server (asyncio's `sock.recv`: ~1.4), which were most of
+//! its system time. Allocating the maximum and shrinking leaves the heap as
+//! `socket.recv` does and saves the `ioctl` too (docs/benchmarks.md,
+//! session 6).
+//!
+//! The up-front allocation is PEP 782's `PyBytesWriter` (public C API from
+//! 3.15, pyo3's backport on top of `_PyBytes_Resize` before). The exact
+//! allocation uses public C API only: `PyBytes_FromStringAndSize(NULL, n)`
+//! and `PyBytes_AsString`, and it does not shrink the object afterwards: a
+//! `recv` that fills less than the kernel said was queued (possible on Unix
+//! sockets, where a read stops at a message carrying fds or other
+//! credentials) falls back to copying the part that arrived.
 
 use super::spare_bytes::{self, Spare};
 use crate::core::fd_bits::FdBits;
@@ -46,6 +51,12 @@ pub(crate) const MAX_READ: usize = 256 * 1024;
 /// the ioctl is paid, reading directly is cheaper whatever the size, so the
 /// threshold only decides when asking is likely to pay.
 pub(crate) const LARGE_READ: usize = 32 * 1024;
+
+/// The largest maximum a direct read allocates up front (see the module
+/// docs): well under glibc's default `mmap` threshold (128 KiB), so the
+/// allocation comes from the heap. 64 KiB is also the size most programs
+/// pass to `sock_recv`.
+const UP_FRONT_MAX: usize = 64 * 1024;
 
 /// A thread's reading state: one per thread, since loops on one thread run
 /// one at a time (one thread-local, as each access to one costs a call).
@@ -296,10 +307,14 @@ impl Reader {
         })
     }
 
-    /// Asks how much is queued, then takes the direct path, or the copy
-    /// path if the kernel cannot tell.
+    /// The direct path: up front for a maximum of at most `UP_FRONT_MAX`;
+    /// otherwise asks how much is queued and allocates that, or takes the
+    /// copy path if the kernel cannot tell.
     #[inline(never)]
     fn recv_asking_first<'py>(&mut self, py: Python<'py>, fd: i32, max: usize) -> ReadResult<'py> {
+        if max <= UP_FRONT_MAX {
+            return recv_up_front(py, fd, max);
+        }
         // 0 is also what FIONREAD says at EOF, at a TCP urgent mark, and
         // when an error is pending: the copy path's `recv` tells those apart.
         match queued(fd) {
@@ -354,6 +369,53 @@ fn concat_to_bytes<'py>(
         std::ptr::copy_nonoverlapping(tail.as_ptr(), dst.add(head.len()), tail.len());
         Ok(new.cast_into_unchecked())
     }
+}
+
+/// The direct path up front: one `recv` of at most `max` bytes (`0 < max
+/// <= UP_FRONT_MAX`) into a new `bytes` of `max` bytes, shrunk to what
+/// arrived. The object is handed out only once finished; on EOF, would-block
+/// or an error it is discarded without ever having been visible to Python
+/// code.
+fn recv_up_front<'py>(py: Python<'py>, fd: i32, max: usize) -> ReadResult<'py> {
+    debug_assert!(max > 0 && max <= UP_FRONT_MAX);
+    use ffi::compat::{
+        PyBytesWriter_Create, PyBytesWriter_Discard, PyBytesWriter_FinishWithSize,
+        PyBytesWriter_GetData,
+    };
+    // SAFETY: we are attached (`py`); `max` fits a Py_ssize_t. It returns a
+    // writer owning `max` writable bytes, or null with MemoryError set.
+    let writer = unsafe { PyBytesWriter_Create(max as ffi::Py_ssize_t) };
+    if writer.is_null() {
+        return Err(ReadError::Python);
+    }
+    // SAFETY: `writer` is live; its data pointer stays valid, for `max`
+    // bytes that nothing else references, until it is finished or
+    // discarded, which happens below only after `recv` returned.
+    let received = recv_into(fd, unsafe { PyBytesWriter_GetData(writer) }.cast(), max);
+    let n = match received {
+        Ok(Received::Data(n)) => n,
+        other => {
+            // SAFETY: `writer` is live and not used after this.
+            unsafe { PyBytesWriter_Discard(writer) };
+            return match other {
+                Ok(Received::Eof) => Ok(Received::Eof),
+                Ok(Received::WouldBlock | Received::Data(_)) => Ok(Received::WouldBlock),
+                Err(e) => Err(ReadError::Os(e)),
+            };
+        }
+    };
+    // SAFETY: `recv` wrote the first `n` (1 <= n <= max) bytes; finishing
+    // consumes `writer` and returns a new reference to a `bytes` of exactly
+    // those bytes, or null with an exception set.
+    let data = unsafe {
+        Bound::from_owned_ptr_or_opt(
+            py,
+            PyBytesWriter_FinishWithSize(writer, n as ffi::Py_ssize_t),
+        )
+    }
+    .ok_or(ReadError::Python)?;
+    // SAFETY: PyBytesWriter_FinishWithSize returns a `bytes`.
+    Ok(Received::Data((unsafe { data.cast_into_unchecked() }, n)))
 }
 
 /// The direct path: `recv` of `len` bytes (`0 < len <= MAX_READ`, what the
