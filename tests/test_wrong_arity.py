@@ -24,25 +24,7 @@ import pytest
 from conftest import _ferroloop
 
 # (method, case) -> why ferroloop's message differs; `case` as in _cases_for.
-_PYO3 = (
-    "pyo3 method: pyo3 words argument errors with the Rust class name "
-    "(LoopBase.x()) and counts positional arguments without self"
-)
 KNOWN_DIFFERENCES = {
-    # pyo3 #[pymethods] (docs/differences.md): only raw methods or renaming
-    # the LoopBase class could change the wording.
-    **{
-        (name, case): _PYO3
-        for name, cases in (
-            # call_at and call_later take *args: never too many.
-            ("call_at", ("no arguments", "unknown keyword")),
-            ("call_later", ("no arguments", "unknown keyword")),
-            ("create_task", ("no arguments", "unknown keyword", "one too many", "20 positional")),
-            ("set_task_factory", ("no arguments", "unknown keyword", "one too many")),
-            ("set_task_factory", ("20 positional",)),
-        )
-        for case in cases
-    },
     # Accepted on 3.11 on purpose (docs/differences.md): the 3.12 signature.
     **(
         {

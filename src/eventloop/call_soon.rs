@@ -21,7 +21,7 @@ use super::callback::CallArgs;
 use super::{raw, LoopBase};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple, PyType};
+use pyo3::types::{PyString, PyType};
 use pyo3::{ffi, intern};
 use std::ffi::CStr;
 use std::ptr;
@@ -198,11 +198,8 @@ unsafe fn schedule(
     loop_
         .get()
         .check_schedule(&callback, method.name(), threadsafe)?;
-    let call_args = match positional.get(1..).unwrap_or(&[]) {
-        [] => CallArgs::Empty,
-        [one] => CallArgs::One(arg(*one).to_owned().unbind()),
-        many => CallArgs::Tuple(PyTuple::new(py, many.iter().map(|&p| arg(p)))?.unbind()),
-    };
+    // SAFETY: pointers from the call, live for its duration.
+    let call_args = unsafe { CallArgs::from_call(py, positional.get(1..).unwrap_or(&[])) }?;
     let handle = LoopBase::schedule_soon(&loop_, callback, call_args, context)?;
     if threadsafe {
         loop_.get().waker.wake();

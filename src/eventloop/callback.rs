@@ -68,6 +68,24 @@ impl CallArgs {
         }
     }
 
+    /// Arguments a raw method received in its vector (`call_soon`,
+    /// `call_at`'s `*args`): none or one kept without a tuple.
+    ///
+    /// # Safety
+    /// Every pointer in `args` is a live object (borrowed from the call).
+    pub(crate) unsafe fn from_call(
+        py: Python<'_>,
+        args: &[*mut ffi::PyObject],
+    ) -> PyResult<CallArgs> {
+        // SAFETY: live objects (this function's contract).
+        let arg = |p: *mut ffi::PyObject| unsafe { Borrowed::from_ptr(py, p) };
+        Ok(match args {
+            [] => CallArgs::Empty,
+            [one] => CallArgs::One(arg(*one).to_owned().unbind()),
+            many => CallArgs::Tuple(PyTuple::new(py, many.iter().map(|&p| arg(p)))?.unbind()),
+        })
+    }
+
     /// New references to the arguments, for a call made without the lock.
     pub(crate) fn bind<'py>(&self, py: Python<'py>) -> BoundArgs<'py> {
         match self {

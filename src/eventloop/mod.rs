@@ -7,11 +7,15 @@
 //! - `call_soon.rs`: `call_soon` and `call_soon_threadsafe` (raw vectorcall
 //!   methods, added to the class by `register`);
 //! - `raw.rs`: adding such raw methods (also `create_future`, `get_debug`);
-//! - `scheduling.rs`: `call_later`, `call_at`, `time`, `create_future`;
+//! - `raw_args.rs`: binding a raw method's arguments to asyncio's signature,
+//!   with CPython's TypeErrors;
+//! - `scheduling.rs`: `time`, `create_future`, and the queueing the
+//!   scheduling methods share;
+//! - `timers.rs`: `call_later` and `call_at` (raw methods);
 //! - `callback.rs`: a handle's callback and arguments, and calling them;
 //! - `run.rs`: one loop iteration and the run-until-stopped loop;
 //! - `fd_watchers.rs`: `add_reader`/`add_writer` and their removal;
-//! - `tasks.rs`: `create_task` and the task factory;
+//! - `tasks.rs`: `create_task` and the task factory (raw methods);
 //! - `lifecycle.rs`: `stop`, `close`, `is_running`, `is_closed`, debug flag;
 //! - `spin.rs`: spinning instead of sleeping while default-executor work is
 //!   outstanding, and the worker's hand-over of its outcome.
@@ -27,10 +31,12 @@ pub mod handle;
 mod lifecycle;
 pub(crate) mod python;
 mod raw;
+mod raw_args;
 mod run;
 mod scheduling;
 mod spin;
 mod tasks;
+mod timers;
 
 use crate::core::busy_clock::BusyClock;
 use crate::core::fd_map::FdMap;

@@ -1,6 +1,6 @@
-//! Scheduling: `call_later`, `call_at`, `time` and `create_future`, and the
-//! checks and queueing `call_soon`/`call_soon_threadsafe` (`call_soon.rs`)
-//! share with them. These are the hottest methods of the loop: the C
+//! Scheduling: `time` and `create_future`, and the checks and queueing
+//! `call_soon`/`call_soon_threadsafe` (`call_soon.rs`) and `call_later`/
+//! `call_at` (`timers.rs`) share. These are the hottest methods of the loop: the C
 //! `asyncio.Task` calls `call_soon` on every step.
 
 use super::callback::CallArgs;
@@ -8,7 +8,7 @@ use super::handle::{new_untracked, Handle, TimerHandle};
 use super::python::{current_thread_id, future_type, support};
 use super::{raw, LoopBase};
 use crate::core::clock;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyTuple, PyType};
 use pyo3::{ffi, intern};
@@ -76,15 +76,15 @@ impl LoopBase {
     }
 
     /// Schedules a timer at `when` (seconds on the loop clock).
-    fn schedule_at(
+    pub(crate) fn schedule_at(
         slf: &Bound<'_, Self>,
         when: f64,
         callback: Bound<'_, PyAny>,
-        args: Bound<'_, PyTuple>,
+        args: CallArgs,
         context: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<TimerHandle>> {
         let py = slf.py();
-        let base = Handle::build(slf, callback, args, context)?;
+        let base = Handle::build_with(slf, callback, args, context)?;
         let timer = new_untracked(py, TimerHandle::build(when, base))?;
         slf.get()
             .sched
@@ -97,7 +97,7 @@ impl LoopBase {
 
 /// Converts a `when`/`delay` argument to seconds, accepting what Python's
 /// arithmetic accepts (int, float, objects with `__float__`).
-fn seconds(value: &Bound<'_, PyAny>) -> PyResult<f64> {
+pub(crate) fn seconds(value: &Bound<'_, PyAny>) -> PyResult<f64> {
     if let Ok(f) = value.cast::<PyFloat>() {
         return Ok(f.value());
     }
@@ -106,45 +106,6 @@ fn seconds(value: &Bound<'_, PyAny>) -> PyResult<f64> {
 
 #[pymethods]
 impl LoopBase {
-    /// Schedules `callback(*args)` at loop time `when`.
-    #[pyo3(signature = (when, callback, *args, context=None))]
-    fn call_at(
-        slf: &Bound<'_, Self>,
-        when: Bound<'_, PyAny>,
-        callback: Bound<'_, PyAny>,
-        args: Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<TimerHandle>> {
-        if when.is_none() {
-            return Err(PyTypeError::new_err("when cannot be None"));
-        }
-        slf.get().check_schedule(&callback, "call_at", false)?;
-        Self::schedule_at(slf, seconds(&when)?, callback, args, context)
-    }
-
-    /// Schedules `callback(*args)` after `delay` seconds.
-    #[pyo3(signature = (delay, callback, *args, context=None))]
-    fn call_later(
-        slf: &Bound<'_, Self>,
-        delay: Bound<'_, PyAny>,
-        callback: Bound<'_, PyAny>,
-        args: Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<TimerHandle>> {
-        if delay.is_none() {
-            return Err(PyTypeError::new_err("delay must not be None"));
-        }
-        let now = clock::monotonic();
-        // `loop.time() + delay` with Python's arithmetic, so odd delays fail
-        // (or succeed) exactly as they do on the stock loop.
-        let when = match delay.cast::<PyFloat>() {
-            Ok(f) => now + f.value(),
-            Err(_) => seconds(&PyFloat::new(slf.py(), now).add(&delay)?)?,
-        };
-        slf.get().check_schedule(&callback, "call_at", false)?;
-        Self::schedule_at(slf, when, callback, args, context)
-    }
-
     /// Wakes the loop if it sleeps in the poller (asyncio's private
     /// `_write_to_self`, used by some libraries).
     fn _write_to_self(&self) {
@@ -154,9 +115,11 @@ impl LoopBase {
 
 /// Adds the raw methods of this module (see `raw.rs`): `create_future`
 /// (every `await` on a loop-made future starts there, and pyo3's trampoline
-/// was a fifth of the loop's own part of it) and `time`, raw for asyncio's
-/// wording of a wrong call (`raw::add_no_argument_method`).
+/// was a fifth of the loop's own part of it), `time`, raw for asyncio's
+/// wording of a wrong call (`raw::add_no_argument_method`), and `call_at`
+/// and `call_later` (`timers.rs`).
 pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
+    super::timers::install(ty)?;
     raw::add_no_argument_method(
         ty,
         c"create_future",

@@ -1,13 +1,18 @@
 //! Tasks: `create_task` and the task factory. `asyncio.gather` and
 //! `to_thread` call `create_task` for every awaitable, so it lives here
-//! rather than in Python.
+//! rather than in Python. `create_task` and `set_task_factory` are raw
+//! methods (`raw.rs`) whose arguments `raw_args.rs` binds, so that wrong
+//! calls raise asyncio's TypeErrors word for word (pyo3 named the Rust
+//! class and counted positional arguments without `self`).
 
 use super::python::task_type;
+use super::raw_args::{Param, Signature};
 use super::{raw, LoopBase};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 use pyo3::{ffi, intern};
+use std::ffi::CStr;
 
 /// 3.13 names factory-made tasks even when `name` is None (3.13's
 /// `create_task` calls `task.set_name(name)` unconditionally); earlier
@@ -31,16 +36,15 @@ impl LoopBase {
     }
 }
 
-#[pymethods]
 impl LoopBase {
-    /// Wraps a coroutine in a Task (or whatever the task factory makes).
-    #[pyo3(signature = (coro, *, name=None, context=None))]
-    fn create_task(
-        slf: &Bound<'_, Self>,
-        coro: Bound<'_, PyAny>,
-        name: Option<Bound<'_, PyAny>>,
-        context: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
+    /// Wraps a coroutine in a Task (or whatever the task factory makes);
+    /// `name` and `context` are None when not given or given as None.
+    fn create_task<'py>(
+        slf: &Bound<'py, Self>,
+        coro: Bound<'py, PyAny>,
+        name: Option<Bound<'py, PyAny>>,
+        context: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         slf.get().check_closed()?;
         let factory = slf
@@ -58,7 +62,7 @@ impl LoopBase {
                 kwargs.set_item(intern!(py, "context"), context)?;
                 kwargs
             };
-            return Ok(task_type(py)?.call((coro,), Some(&kwargs))?.unbind());
+            return task_type(py)?.call((coro,), Some(&kwargs));
         };
         let task = match context {
             // The factory's legacy two-argument form when no context is given.
@@ -72,11 +76,12 @@ impl LoopBase {
         if name.is_some() || always_sets_name(py) {
             task.call_method1(intern!(py, "set_name"), (name,))?;
         }
-        Ok(task.unbind())
+        Ok(task)
     }
 
-    /// Sets the factory `create_task` uses; None restores the default.
-    fn set_task_factory(&self, factory: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+    /// Sets the factory `create_task` uses; None (or no factory) restores
+    /// the default.
+    fn set_task_factory(&self, py: Python<'_>, factory: Option<Bound<'_, PyAny>>) -> PyResult<()> {
         if let Some(f) = &factory {
             if !f.is_callable() {
                 return Err(PyTypeError::new_err(
@@ -85,10 +90,15 @@ impl LoopBase {
             }
         }
         let old = std::mem::replace(&mut *self.task_factory.lock(), factory.map(Bound::unbind));
-        drop(old);
+        // Released now, after the lock, as a Bound: raw methods run outside
+        // pyo3's trampolines, where dropping a `Py` would defer the decref.
+        drop(old.map(|f| f.into_bound(py)));
         Ok(())
     }
+}
 
+#[pymethods]
+impl LoopBase {
     /// asyncio's private spelling of the factory, read by some libraries.
     #[getter]
     fn _task_factory(&self, py: Python<'_>) -> Option<Py<PyAny>> {
@@ -103,15 +113,128 @@ impl LoopBase {
     }
 }
 
-/// Adds `get_task_factory`, raw for asyncio's wording of a wrong call
-/// (`raw::add_no_argument_method`).
+/// asyncio's `create_task(self, coro, *, name=None, context=None)` (3.11
+/// to 3.13).
+static CREATE_TASK: Signature<1, 2> = Signature {
+    method: "create_task",
+    positional: [Param::new(c"coro")],
+    var_args: false,
+    keyword_only: [Param::new(c"name"), Param::new(c"context")],
+};
+
+/// asyncio's `set_task_factory(self, factory)`.
+static SET_TASK_FACTORY: Signature<1, 0> = Signature {
+    method: "set_task_factory",
+    positional: [Param::new(c"factory")],
+    var_args: false,
+    keyword_only: [],
+};
+
+/// Adds the raw methods of this module, for asyncio's wording of a wrong
+/// call: `get_task_factory` (`raw::add_no_argument_method`), and
+/// `create_task` and `set_task_factory` (arguments bound by `raw_args.rs`).
 pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
     raw::add_no_argument_method(
         ty,
         c"get_task_factory",
         get_task_factory,
         c"get_task_factory($self, /)\n--\n\nThe task factory, or None.",
-    )
+    )?;
+    let methods: [(
+        &'static CStr,
+        ffi::PyCFunctionFastWithKeywords,
+        &'static CStr,
+    ); 2] = [
+        (
+            c"create_task",
+            create_task,
+            c"create_task($self, coro, *, name=None, context=None)\n--\n\n\
+              Wraps a coroutine in a Task (or whatever the task factory makes).",
+        ),
+        (
+            c"set_task_factory",
+            set_task_factory,
+            c"set_task_factory($self, factory)\n--\n\n\
+              Sets the factory `create_task` uses; None restores the default.",
+        ),
+    ];
+    for (name, meth, doc) in methods {
+        raw::add_method(
+            ty,
+            name,
+            ffi::PyMethodDefPointer {
+                PyCFunctionFastWithKeywords: meth,
+            },
+            ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+            doc,
+        )?;
+    }
+    Ok(())
+}
+
+/// A bound argument as an object, None for an absent or None argument
+/// (asyncio's defaults are None and it tests `is None`).
+///
+/// # Safety
+/// `arg` is NULL or a live object borrowed for the call.
+unsafe fn optional<'py>(py: Python<'py>, arg: *mut ffi::PyObject) -> Option<Bound<'py, PyAny>> {
+    if arg.is_null() {
+        return None;
+    }
+    // SAFETY: a live object (this function's contract).
+    let arg = unsafe { Borrowed::from_ptr(py, arg) };
+    (!arg.is_none()).then(|| arg.to_owned())
+}
+
+/// The `create_task` method (vectorcall convention).
+unsafe extern "C" fn create_task(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls raw methods attached to the interpreter.
+    let py = unsafe { Python::assume_attached() };
+    raw::guard(py, || {
+        // SAFETY: our own arguments, as CPython passed them: `args` holds
+        // `nargs` values then one per name in `kwnames`, live for the call.
+        let bound = unsafe { CREATE_TASK.bind(args, nargs, kwnames) }?;
+        // SAFETY: the method descriptor checked that `slf` is a LoopBase
+        // instance; it and the bound arguments are live for the call.
+        let (slf, coro, name, context) = unsafe {
+            (
+                Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>(),
+                Borrowed::from_ptr(py, bound.positional[0]).to_owned(),
+                optional(py, bound.keyword_only[0]),
+                optional(py, bound.keyword_only[1]),
+            )
+        };
+        Ok(LoopBase::create_task(&slf, coro, name, context)?.into_ptr())
+    })
+}
+
+/// The `set_task_factory` method (vectorcall convention).
+unsafe extern "C" fn set_task_factory(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls raw methods attached to the interpreter.
+    let py = unsafe { Python::assume_attached() };
+    raw::guard(py, || {
+        // SAFETY: as in `create_task`.
+        let bound = unsafe { SET_TASK_FACTORY.bind(args, nargs, kwnames) }?;
+        // SAFETY: as in `create_task`.
+        let (slf, factory) = unsafe {
+            (
+                Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>(),
+                optional(py, bound.positional[0]),
+            )
+        };
+        slf.get().set_task_factory(py, factory)?;
+        Ok(py.None().into_ptr())
+    })
 }
 
 /// The task factory, or None.
