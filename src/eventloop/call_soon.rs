@@ -49,36 +49,23 @@ impl Method {
 /// Adds the two methods to `LoopBase` (called once, when the module is
 /// initialised, after the class exists).
 pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
-    let methods: [(
-        &'static CStr,
-        ffi::PyCFunctionFastWithKeywords,
-        &'static CStr,
-    ); 2] = [
-        (
-            c"call_soon",
-            call_soon,
-            c"call_soon($self, callback, *args, context=None)\n--\n\n\
-              Schedules `callback(*args)` for the next iteration.",
-        ),
-        (
-            c"call_soon_threadsafe",
-            call_soon_threadsafe,
-            c"call_soon_threadsafe($self, callback, *args, context=None)\n--\n\n\
-              Like `call_soon`, from any thread: also wakes the loop.",
-        ),
-    ];
-    for (name, meth, doc) in methods {
-        raw::add_method(
-            ty,
-            name,
-            ffi::PyMethodDefPointer {
-                PyCFunctionFastWithKeywords: meth,
-            },
-            ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-            doc,
-        )?;
-    }
-    Ok(())
+    raw::add_fastcall_methods(
+        ty,
+        &[
+            (
+                c"call_soon",
+                call_soon,
+                c"call_soon($self, callback, *args, context=None)\n--\n\n\
+                  Schedules `callback(*args)` for the next iteration.",
+            ),
+            (
+                c"call_soon_threadsafe",
+                call_soon_threadsafe,
+                c"call_soon_threadsafe($self, callback, *args, context=None)\n--\n\n\
+                  Like `call_soon`, from any thread: also wakes the loop.",
+            ),
+        ],
+    )
 }
 
 /// The `call_soon` method (vectorcall convention).

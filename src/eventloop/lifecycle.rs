@@ -6,7 +6,6 @@ use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyType};
 use pyo3::{ffi, PyTraverseError};
-use std::ffi::CStr;
 use std::ptr;
 use std::sync::atomic::Ordering;
 
@@ -117,39 +116,33 @@ impl LoopBase {
 
 /// Adds the raw methods of this module (see `raw.rs`): `get_debug`, which
 /// the C `asyncio.Future` calls for every future created, and `stop`,
-/// `is_running` and `is_closed`, raw for asyncio's wording of a wrong call
-/// (`raw::add_no_argument_method`).
+/// `is_running` and `is_closed`, raw for asyncio's wording of a wrong call.
 pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
-    let methods: [(
-        &'static CStr,
-        ffi::PyCFunctionFastWithKeywords,
-        &'static CStr,
-    ); 4] = [
-        (
-            c"get_debug",
-            get_debug,
-            c"get_debug($self, /)\n--\n\nTrue in debug mode.",
-        ),
-        (
-            c"stop",
-            stop,
-            c"stop($self, /)\n--\n\nStops the loop after the current iteration.",
-        ),
-        (
-            c"is_running",
-            is_running,
-            c"is_running($self, /)\n--\n\nTrue while `run_forever` is running.",
-        ),
-        (
-            c"is_closed",
-            is_closed,
-            c"is_closed($self, /)\n--\n\nTrue once `close()` was called.",
-        ),
-    ];
-    for (name, meth, doc) in methods {
-        raw::add_no_argument_method(ty, name, meth, doc)?;
-    }
-    Ok(())
+    raw::add_fastcall_methods(
+        ty,
+        &[
+            (
+                c"get_debug",
+                get_debug,
+                c"get_debug($self, /)\n--\n\nTrue in debug mode.",
+            ),
+            (
+                c"stop",
+                stop,
+                c"stop($self, /)\n--\n\nStops the loop after the current iteration.",
+            ),
+            (
+                c"is_running",
+                is_running,
+                c"is_running($self, /)\n--\n\nTrue while `run_forever` is running.",
+            ),
+            (
+                c"is_closed",
+                is_closed,
+                c"is_closed($self, /)\n--\n\nTrue once `close()` was called.",
+            ),
+        ],
+    )
 }
 
 /// True in debug mode.

@@ -20,7 +20,7 @@ use std::ptr;
 
 /// Adds a method to `ty`, with `name`, `meth` (of the calling convention
 /// `flags` says) and docstring `doc` (which carries the text signature).
-pub(crate) fn add_method(
+fn add_method(
     ty: &Bound<'_, PyType>,
     name: &'static CStr,
     meth: ffi::PyMethodDefPointer,
@@ -48,26 +48,35 @@ pub(crate) fn add_method(
     ty.setattr(name, descr)
 }
 
-/// Adds a raw method that takes no argument (`meth` starts with
-/// `no_arguments`). METH_FASTCALL rather than METH_NOARGS, whose TypeError
-/// reads "Loop.time() takes no arguments (1 given)" where asyncio's Python
-/// method says "BaseEventLoop.time() takes 1 positional argument but 2 were
-/// given"; the call itself costs the same.
-pub(crate) fn add_no_argument_method(
+/// A raw method: its name, its `METH_FASTCALL | METH_KEYWORDS` function
+/// and its docstring (which carries the text signature).
+pub(crate) type FastcallMethod = (
+    &'static CStr,
+    ffi::PyCFunctionFastWithKeywords,
+    &'static CStr,
+);
+
+/// Adds `methods` to `ty`. Every raw method uses this convention, even one
+/// that takes no argument (it starts with `no_arguments`): METH_NOARGS
+/// would word a wrong call "Loop.time() takes no arguments (1 given)" where
+/// asyncio's Python method says "BaseEventLoop.time() takes 1 positional
+/// argument but 2 were given"; the call itself costs the same.
+pub(crate) fn add_fastcall_methods(
     ty: &Bound<'_, PyType>,
-    name: &'static CStr,
-    meth: ffi::PyCFunctionFastWithKeywords,
-    doc: &'static CStr,
+    methods: &[FastcallMethod],
 ) -> PyResult<()> {
-    add_method(
-        ty,
-        name,
-        ffi::PyMethodDefPointer {
-            PyCFunctionFastWithKeywords: meth,
-        },
-        ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-        doc,
-    )
+    for &(name, meth, doc) in methods {
+        add_method(
+            ty,
+            name,
+            ffi::PyMethodDefPointer {
+                PyCFunctionFastWithKeywords: meth,
+            },
+            ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+            doc,
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs the body of a raw method: returns the new reference it made, or

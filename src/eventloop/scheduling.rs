@@ -116,21 +116,24 @@ impl LoopBase {
 /// Adds the raw methods of this module (see `raw.rs`): `create_future`
 /// (every `await` on a loop-made future starts there, and pyo3's trampoline
 /// was a fifth of the loop's own part of it), `time`, raw for asyncio's
-/// wording of a wrong call (`raw::add_no_argument_method`), and `call_at`
+/// wording of a wrong call, and `call_at`
 /// and `call_later` (`timers.rs`).
 pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
     super::timers::install(ty)?;
-    raw::add_no_argument_method(
+    raw::add_fastcall_methods(
         ty,
-        c"create_future",
-        create_future,
-        c"create_future($self, /)\n--\n\nA new `asyncio.Future` attached to this loop.",
-    )?;
-    raw::add_no_argument_method(
-        ty,
-        c"time",
-        time,
-        c"time($self, /)\n--\n\nThe loop's clock: `time.monotonic()`.",
+        &[
+            (
+                c"create_future",
+                create_future,
+                c"create_future($self, /)\n--\n\nA new `asyncio.Future` attached to this loop.",
+            ),
+            (
+                c"time",
+                time,
+                c"time($self, /)\n--\n\nThe loop's clock: `time.monotonic()`.",
+            ),
+        ],
     )
 }
 

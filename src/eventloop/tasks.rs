@@ -12,7 +12,6 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 use pyo3::{ffi, intern};
-use std::ffi::CStr;
 
 /// 3.13 names factory-made tasks even when `name` is None (3.13's
 /// `create_task` calls `task.set_name(name)` unconditionally); earlier
@@ -130,46 +129,32 @@ static SET_TASK_FACTORY: Signature<1, 0> = Signature {
     keyword_only: [],
 };
 
-/// Adds the raw methods of this module, for asyncio's wording of a wrong
-/// call: `get_task_factory` (`raw::add_no_argument_method`), and
+/// Adds the raw methods of this module (see `raw.rs`), for asyncio's
+/// wording of a wrong call: `get_task_factory`, and
 /// `create_task` and `set_task_factory` (arguments bound by `raw_args.rs`).
 pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
-    raw::add_no_argument_method(
+    raw::add_fastcall_methods(
         ty,
-        c"get_task_factory",
-        get_task_factory,
-        c"get_task_factory($self, /)\n--\n\nThe task factory, or None.",
-    )?;
-    let methods: [(
-        &'static CStr,
-        ffi::PyCFunctionFastWithKeywords,
-        &'static CStr,
-    ); 2] = [
-        (
-            c"create_task",
-            create_task,
-            c"create_task($self, coro, *, name=None, context=None)\n--\n\n\
-              Wraps a coroutine in a Task (or whatever the task factory makes).",
-        ),
-        (
-            c"set_task_factory",
-            set_task_factory,
-            c"set_task_factory($self, factory)\n--\n\n\
-              Sets the factory `create_task` uses; None restores the default.",
-        ),
-    ];
-    for (name, meth, doc) in methods {
-        raw::add_method(
-            ty,
-            name,
-            ffi::PyMethodDefPointer {
-                PyCFunctionFastWithKeywords: meth,
-            },
-            ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-            doc,
-        )?;
-    }
-    Ok(())
+        &[
+            (
+                c"get_task_factory",
+                get_task_factory,
+                c"get_task_factory($self, /)\n--\n\nThe task factory, or None.",
+            ),
+            (
+                c"create_task",
+                create_task,
+                c"create_task($self, coro, *, name=None, context=None)\n--\n\n\
+                  Wraps a coroutine in a Task (or whatever the task factory makes).",
+            ),
+            (
+                c"set_task_factory",
+                set_task_factory,
+                c"set_task_factory($self, factory)\n--\n\n\
+                  Sets the factory `create_task` uses; None restores the default.",
+            ),
+        ],
+    )
 }
 
 /// A bound argument as an object, None for an absent or None argument

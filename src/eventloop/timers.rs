@@ -17,7 +17,6 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyType};
-use std::ffi::CStr;
 
 /// asyncio's `call_at(self, when, callback, *args, context=None)`.
 static CALL_AT: Signature<2, 1> = Signature {
@@ -46,36 +45,23 @@ enum Method {
 
 /// Adds the two methods to `LoopBase` (once, at module init).
 pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
-    let methods: [(
-        &'static CStr,
-        ffi::PyCFunctionFastWithKeywords,
-        &'static CStr,
-    ); 2] = [
-        (
-            c"call_at",
-            call_at,
-            c"call_at($self, when, callback, *args, context=None)\n--\n\n\
-              Schedules `callback(*args)` at loop time `when`.",
-        ),
-        (
-            c"call_later",
-            call_later,
-            c"call_later($self, delay, callback, *args, context=None)\n--\n\n\
-              Schedules `callback(*args)` after `delay` seconds.",
-        ),
-    ];
-    for (name, meth, doc) in methods {
-        raw::add_method(
-            ty,
-            name,
-            ffi::PyMethodDefPointer {
-                PyCFunctionFastWithKeywords: meth,
-            },
-            ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-            doc,
-        )?;
-    }
-    Ok(())
+    raw::add_fastcall_methods(
+        ty,
+        &[
+            (
+                c"call_at",
+                call_at,
+                c"call_at($self, when, callback, *args, context=None)\n--\n\n\
+                  Schedules `callback(*args)` at loop time `when`.",
+            ),
+            (
+                c"call_later",
+                call_later,
+                c"call_later($self, delay, callback, *args, context=None)\n--\n\n\
+                  Schedules `callback(*args)` after `delay` seconds.",
+            ),
+        ],
+    )
 }
 
 /// The `call_at` method (vectorcall convention).
