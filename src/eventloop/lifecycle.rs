@@ -6,7 +6,6 @@ use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyType};
 use pyo3::{ffi, PyTraverseError};
-use std::ptr;
 use std::sync::atomic::Ordering;
 
 #[pymethods]
@@ -152,15 +151,13 @@ unsafe extern "C" fn get_debug(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls raw methods attached to the interpreter.
-    let py = unsafe { Python::assume_attached() };
-    // SAFETY: our own arguments, as CPython passed them.
-    let Some(slf) = (unsafe { raw::loop_without_arguments(py, "get_debug", slf, nargs, kwnames) })
-    else {
-        return ptr::null_mut();
+    let body = |py: Python<'_>, slf: Borrowed<'_, '_, LoopBase>| {
+        // Cannot fail nor panic: no `guard` needed (same for the three below).
+        PyBool::new(py, slf.get().is_debug()).to_owned().into_ptr()
     };
-    // Cannot fail nor panic: no `guard` needed (same for the three below).
-    PyBool::new(py, slf.get().is_debug()).to_owned().into_ptr()
+    // SAFETY: CPython calls this raw method of LoopBase with its own
+    // arguments (`raw::without_arguments`' contract).
+    unsafe { raw::without_arguments("get_debug", slf, nargs, kwnames, body) }
 }
 
 /// Stops the loop after the current iteration.
@@ -170,15 +167,12 @@ unsafe extern "C" fn stop(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: as in `get_debug`.
-    let py = unsafe { Python::assume_attached() };
-    // SAFETY: as in `get_debug`.
-    let Some(slf) = (unsafe { raw::loop_without_arguments(py, "stop", slf, nargs, kwnames) })
-    else {
-        return ptr::null_mut();
+    let body = |py: Python<'_>, slf: Borrowed<'_, '_, LoopBase>| {
+        slf.get().stopping.store(true, Ordering::Release);
+        py.None().into_ptr()
     };
-    slf.get().stopping.store(true, Ordering::Release);
-    py.None().into_ptr()
+    // SAFETY: as in `get_debug`.
+    unsafe { raw::without_arguments("stop", slf, nargs, kwnames, body) }
 }
 
 /// True while `run_forever` is running.
@@ -188,15 +182,12 @@ unsafe extern "C" fn is_running(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: as in `get_debug`.
-    let py = unsafe { Python::assume_attached() };
-    // SAFETY: as in `get_debug`.
-    let Some(slf) = (unsafe { raw::loop_without_arguments(py, "is_running", slf, nargs, kwnames) })
-    else {
-        return ptr::null_mut();
+    let body = |py: Python<'_>, slf: Borrowed<'_, '_, LoopBase>| {
+        let running = slf.get().thread_id.load(Ordering::Acquire) != 0;
+        PyBool::new(py, running).to_owned().into_ptr()
     };
-    let running = slf.get().thread_id.load(Ordering::Acquire) != 0;
-    PyBool::new(py, running).to_owned().into_ptr()
+    // SAFETY: as in `get_debug`.
+    unsafe { raw::without_arguments("is_running", slf, nargs, kwnames, body) }
 }
 
 /// True once `close()` was called.
@@ -206,13 +197,10 @@ unsafe extern "C" fn is_closed(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: as in `get_debug`.
-    let py = unsafe { Python::assume_attached() };
-    // SAFETY: as in `get_debug`.
-    let Some(slf) = (unsafe { raw::loop_without_arguments(py, "is_closed", slf, nargs, kwnames) })
-    else {
-        return ptr::null_mut();
+    let body = |py: Python<'_>, slf: Borrowed<'_, '_, LoopBase>| {
+        let closed = slf.get().closed.load(Ordering::Acquire);
+        PyBool::new(py, closed).to_owned().into_ptr()
     };
-    let closed = slf.get().closed.load(Ordering::Acquire);
-    PyBool::new(py, closed).to_owned().into_ptr()
+    // SAFETY: as in `get_debug`.
+    unsafe { raw::without_arguments("is_closed", slf, nargs, kwnames, body) }
 }

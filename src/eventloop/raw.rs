@@ -102,8 +102,10 @@ where
     ptr::null_mut()
 }
 
-/// The loop a raw method of `LoopBase` was called on, once `raw::no_arguments`
-/// accepted the (absent) arguments; None with the TypeError raised otherwise.
+/// The body of a raw method of `LoopBase` that takes no argument: runs
+/// `body` with the loop once `no_arguments` accepted the call, or returns
+/// NULL with its TypeError raised. `body` returns a new reference, or NULL
+/// with an exception set (wrapping fallible work in `guard`).
 ///
 /// # Safety
 /// Called from a raw `METH_FASTCALL | METH_KEYWORDS` method of `LoopBase`
@@ -111,19 +113,23 @@ where
 /// with `slf` an instance of `LoopBase` (the method descriptor checks the
 /// type) borrowed for the call, and `kwnames` NULL or a tuple of str.
 #[inline(always)]
-pub(crate) unsafe fn loop_without_arguments<'a>(
-    py: Python<'a>,
+pub(crate) unsafe fn without_arguments(
     name: &'static str,
     slf: *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
-) -> Option<Borrowed<'a, 'a, LoopBase>> {
+    body: impl for<'py> FnOnce(Python<'py>, Borrowed<'py, 'py, LoopBase>) -> *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: attached (this function's contract).
+    let py = unsafe { Python::assume_attached() };
     // SAFETY: forwarded from this function's contract.
     if !unsafe { no_arguments(name, nargs, kwnames) } {
-        return None;
+        return ptr::null_mut();
     }
     // SAFETY: `slf` is a live LoopBase instance borrowed for the call.
-    Some(unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>() })
+    body(py, unsafe {
+        Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>()
+    })
 }
 
 /// The class that defines every raw method on the stock loop; CPython words

@@ -144,14 +144,13 @@ unsafe extern "C" fn time(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls raw methods attached to the interpreter.
-    let py = unsafe { Python::assume_attached() };
-    // SAFETY: our own arguments, as CPython passed them.
-    if unsafe { raw::loop_without_arguments(py, "time", slf, nargs, kwnames) }.is_none() {
-        return std::ptr::null_mut();
-    }
-    // Cannot fail nor panic: no `guard` needed.
-    PyFloat::new(py, clock::monotonic()).into_ptr()
+    let body = |py: Python<'_>, _: Borrowed<'_, '_, LoopBase>| {
+        // Cannot fail nor panic: no `guard` needed.
+        PyFloat::new(py, clock::monotonic()).into_ptr()
+    };
+    // SAFETY: CPython calls this raw method of LoopBase with its own
+    // arguments (`raw::without_arguments`' contract).
+    unsafe { raw::without_arguments("time", slf, nargs, kwnames, body) }
 }
 
 /// A new `asyncio.Future` attached to this loop: `Future(loop=self)`.
@@ -161,25 +160,23 @@ unsafe extern "C" fn create_future(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls raw methods attached to the interpreter.
-    let py = unsafe { Python::assume_attached() };
-    // SAFETY: our own arguments, as CPython passed them.
-    let Some(slf) =
-        (unsafe { raw::loop_without_arguments(py, "create_future", slf, nargs, kwnames) })
-    else {
-        return std::ptr::null_mut();
+    let body = |py: Python<'_>, slf: Borrowed<'_, '_, LoopBase>| {
+        raw::guard(py, || {
+            let kwargs = LoopBase::loop_kwargs(&slf)?;
+            let empty = PyTuple::empty(py);
+            // SAFETY: the three objects are live for the call (we hold
+            // them); it returns a new reference, or NULL with an
+            // exception set.
+            let fut = unsafe {
+                Bound::from_owned_ptr_or_err(
+                    py,
+                    ffi::PyObject_Call(future_type(py)?.as_ptr(), empty.as_ptr(), kwargs.as_ptr()),
+                )
+            }?;
+            Ok(fut.into_ptr())
+        })
     };
-    raw::guard(py, || {
-        let kwargs = LoopBase::loop_kwargs(&slf)?;
-        let empty = PyTuple::empty(py);
-        // SAFETY: the three objects are live for the call (we hold them); it
-        // returns a new reference, or NULL with an exception set.
-        let fut = unsafe {
-            Bound::from_owned_ptr_or_err(
-                py,
-                ffi::PyObject_Call(future_type(py)?.as_ptr(), empty.as_ptr(), kwargs.as_ptr()),
-            )
-        }?;
-        Ok(fut.into_ptr())
-    })
+    // SAFETY: CPython calls this raw method of LoopBase with its own
+    // arguments (`raw::without_arguments`' contract).
+    unsafe { raw::without_arguments("create_future", slf, nargs, kwnames, body) }
 }

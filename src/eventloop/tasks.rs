@@ -229,17 +229,14 @@ unsafe extern "C" fn get_task_factory(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls raw methods attached to the interpreter.
-    let py = unsafe { Python::assume_attached() };
-    // SAFETY: our own arguments, as CPython passed them.
-    let Some(slf) =
-        (unsafe { raw::loop_without_arguments(py, "get_task_factory", slf, nargs, kwnames) })
-    else {
-        return std::ptr::null_mut();
+    let body = |py: Python<'_>, slf: Borrowed<'_, '_, LoopBase>| {
+        // Cannot fail nor panic: no `guard` needed.
+        slf.get()
+            .current_task_factory(py)
+            .unwrap_or_else(|| py.None())
+            .into_ptr()
     };
-    // Cannot fail nor panic: no `guard` needed.
-    slf.get()
-        .current_task_factory(py)
-        .unwrap_or_else(|| py.None())
-        .into_ptr()
+    // SAFETY: CPython calls this raw method of LoopBase with its own
+    // arguments (`raw::without_arguments`' contract).
+    unsafe { raw::without_arguments("get_task_factory", slf, nargs, kwnames, body) }
 }
