@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 import warnings
 from asyncio.subprocess import DEVNULL, PIPE
@@ -301,8 +303,13 @@ def test_close_loop_with_running_child_warns(loop):
         warnings.simplefilter("always")
         del proc
         gc.collect()  # the transport and its protocol form a cycle
-        # Stock 3.11's watcher thread holds the transport until the exit.
+        # Stock 3.11's watcher thread holds the transport until the exit,
+        # and lets go of it only when the thread ends, just after the reap.
         wait_until_reaped([pid], timeout=2)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and any(
+                t.name.startswith("asyncio-waitpid-") for t in threading.enumerate()):
+            time.sleep(0.01)
         gc.collect()
     messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert any("unclosed transport" in m for m in messages), messages
