@@ -3,6 +3,7 @@ extra info, argument errors."""
 
 import array
 import asyncio
+import contextvars
 import socket
 
 import net_helpers as net
@@ -170,6 +171,37 @@ def test_write_rejects_non_bytes(loop, bad):
 
     msg = run(loop, main())
     assert msg == f"data argument must be a bytes-like object, not {type(bad).__name__!r}"
+
+
+def test_write_by_keyword(loop):
+    got, _ = run(loop, _roundtrip(loop, lambda t: t.write(data=b"keyword")))
+    assert got == b"keyword"
+
+
+WRONG_WRITES = [((), {}), ((b"a", b"b"), {}), ((), {"dat": b"x"}), ((b"a",), {"data": b"b"})]
+
+
+@pytest.mark.parametrize(("args", "kwargs"), WRONG_WRITES, ids=repr)
+def test_wrong_write_call_raises_like_stock(args, kwargs, ferroloop_module, stock_loop):
+    # The transports' write is a raw C method on ferroloop (no pyo3
+    # argument handling): the stock transport's TypeError, word for word.
+    async def message():
+        srv, cli, server = await net.tcp_pair(asyncio.get_running_loop())
+        try:
+            cli.transport.write(*args, **kwargs)
+        except TypeError as exc:
+            return str(exc)
+        finally:
+            await net.close_all(cli, srv, server)
+        return None
+
+    ferro = ferroloop_module.new_event_loop()
+    try:
+        got = run(ferro, message())
+    finally:
+        ferro.close()
+    expected = run(stock_loop, message())
+    assert expected is not None and got == expected
 
 
 def test_write_empty_is_a_no_op(loop):
@@ -649,6 +681,32 @@ def test_get_and_set_protocol(loop):
     assert cli.events == ["made"]
     assert bytes(other.data) == b"to the new protocol"
     assert other.events == ["data", "lost"]
+
+
+def test_data_received_runs_in_the_context_reading_started_in(loop):
+    # The reader handle copies the context of the code that created the
+    # connection; every read runs in that one copy, so what data_received
+    # sets stays for the next read and never reaches the task.
+    var = contextvars.ContextVar("var", default="unset")
+    seen = []
+
+    def on_data(proto, data):
+        seen.append(var.get())
+        var.set(f"read {len(seen)}")
+
+    async def main():
+        var.set("task")
+        client = lambda: RecordingProtocol(loop, on_data=on_data)  # noqa: E731
+        srv, cli, server = await net.tcp_pair(loop, client_proto=client)
+        var.set("changed after connecting")
+        for n, chunk in enumerate([b"one", b"two", b"three"]):
+            srv.transport.write(chunk)
+            await cli.wait(lambda _proto, n=n: len(seen) > n)
+        await net.close_all(cli, srv, server)
+        return var.get()
+
+    assert run(loop, main()) == "changed after connecting"
+    assert seen == ["task", "read 1", "read 2"]
 
 
 # ---------------------------------------------------------------------------

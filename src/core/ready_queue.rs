@@ -37,6 +37,18 @@ impl<T> ReadyQueue<T> {
         self.items.push_back(item);
     }
 
+    /// Appends every item of `items`, in order, leaving it empty (with its
+    /// allocation, for reuse).
+    pub fn push_all(&mut self, items: &mut Vec<T>) {
+        // One item is the usual case (one ready fd per poll): popping it
+        // skips the out-of-line drop of a `Drain` (~25 instructions).
+        if items.len() == 1 {
+            self.items.extend(items.pop());
+        } else {
+            self.items.extend(items.drain(..));
+        }
+    }
+
     /// Moves every queued item (the iteration's snapshot), oldest first,
     /// into `batch`, which must be empty: the two buffers are swapped, so
     /// the queue keeps `batch`'s allocation for what is pushed meanwhile.
@@ -109,6 +121,21 @@ mod tests {
         let mut q = ReadyQueue::default();
         for i in 0..5 {
             q.push(i);
+        }
+        let got: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn push_all_appends_in_order_and_empties_the_source() {
+        let mut q = ReadyQueue::default();
+        q.push(0);
+        for items in [vec![1], vec![2, 3, 4], vec![]] {
+            let mut items = items;
+            let capacity = items.capacity();
+            q.push_all(&mut items);
+            assert!(items.is_empty());
+            assert_eq!(items.capacity(), capacity, "the allocation is kept");
         }
         let got: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(got, vec![0, 1, 2, 3, 4]);

@@ -39,6 +39,21 @@ pub(crate) struct Callback {
     pub(crate) func: Py<PyAny>,
     /// Its positional arguments.
     pub(crate) args: CallArgs,
+    /// The same call in Rust, when the loop's own code is the callee (a
+    /// transport's reader): `func` then stays for reprs and `_callback`.
+    pub(crate) native: Option<NativeCall>,
+}
+
+/// A callback the loop runs without going through Python's call protocol:
+/// `run(target)`. A transport's reader runs once per read; calling its
+/// bound method instead costs the vectorcall, pyo3's trampoline and the
+/// receiver's type check, ~150 instructions.
+pub(crate) struct NativeCall {
+    /// The object the callback works on.
+    pub(crate) target: Py<PyAny>,
+    /// What the call does; exceptions are the callback's, as if `func()`
+    /// had raised them.
+    pub(crate) run: for<'py> fn(&Bound<'py, PyAny>) -> PyResult<()>,
 }
 
 impl Callback {
@@ -46,6 +61,9 @@ impl Callback {
     /// first checks, through a thread-local, that the thread is attached).
     pub(crate) fn release(self, py: Python<'_>) {
         drop(self.func.into_bound(py));
+        if let Some(native) = self.native {
+            drop(native.target.into_bound(py));
+        }
         match self.args {
             CallArgs::Empty => {}
             CallArgs::One(arg) => drop(arg.into_bound(py)),

@@ -6,6 +6,7 @@
 //! `core/registration.rs` for how they save a syscall). The fd's blocking
 //! mode is never touched.
 
+use super::callback::NativeCall;
 use super::handle::{new_untracked, Handle};
 use super::{FdWatch, LoopBase, Slot, Watcher};
 use crate::errors::os_error;
@@ -135,7 +136,9 @@ impl LoopBase {
         let fd = fileobj_to_fd(fileobj)?;
         slf.get().check_closed()?;
         let fd = fd.ok_or_else(fd_too_large)?;
-        Self::install(slf, fd, slot, until, callback, args)
+        Self::install(slf, fd, slot, until, || {
+            Handle::build(slf, callback, args, None)
+        })
     }
 
     /// Runs `callback(*args)` whenever `fd` is ready for `slot`, replacing
@@ -148,7 +151,23 @@ impl LoopBase {
         callback: Bound<'_, PyAny>,
         args: Bound<'_, PyTuple>,
     ) -> PyResult<Py<Handle>> {
-        Self::install(slf, fd, slot, None, callback, args)
+        Self::install(slf, fd, slot, None, || {
+            Handle::build(slf, callback, args, None)
+        })
+    }
+
+    /// `watch_fd` for a callback without arguments that the loop runs in
+    /// Rust (`NativeCall`); `callback` is what the handle shows.
+    pub(crate) fn watch_fd_native(
+        slf: &Bound<'_, Self>,
+        fd: i32,
+        slot: Slot,
+        callback: Bound<'_, PyAny>,
+        native: NativeCall,
+    ) -> PyResult<Py<Handle>> {
+        Self::install(slf, fd, slot, None, || {
+            Handle::build_native(slf, callback, native)
+        })
     }
 
     /// A one-shot wait that runs `callback()` whenever `fd` is ready for
@@ -163,7 +182,9 @@ impl LoopBase {
         callback: Bound<'_, PyAny>,
     ) -> PyResult<Py<Handle>> {
         let args = PyTuple::empty(slf.py());
-        Self::install(slf, fd, slot, Some(fut), callback, args)
+        Self::install(slf, fd, slot, Some(fut), || {
+            Handle::build(slf, callback, args, None)
+        })
     }
 
     /// Removes the wait of `fut` from `slot` of `fd` and cancels its
@@ -210,18 +231,17 @@ impl LoopBase {
     }
 
     /// `watch_fd`, for a level watcher (`until` None) or a one-shot wait
-    /// that ends when the future `until` is done.
+    /// that ends when the future `until` is done; `build` makes the handle.
     fn install(
         slf: &Bound<'_, Self>,
         fd: i32,
         slot: Slot,
         until: Option<Bound<'_, PyAny>>,
-        callback: Bound<'_, PyAny>,
-        args: Bound<'_, PyTuple>,
+        build: impl FnOnce() -> PyResult<Handle>,
     ) -> PyResult<Py<Handle>> {
         let py = slf.py();
         slf.get().check_closed()?;
-        let handle = new_untracked(py, Handle::build(slf, callback, args, None)?)?;
+        let handle = new_untracked(py, build()?)?;
         let watcher = Watcher {
             handle: handle.clone_ref(py),
             until: until.map(Bound::unbind),

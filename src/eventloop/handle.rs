@@ -7,8 +7,11 @@
 //! `KeyboardInterrupt` go to the loop's exception handler; those two
 //! propagate out of the loop's `run_*` call.
 
-use super::callback::{CallArgs, Callback};
-use super::python::{call_in_context, copy_current_context, is_exit_exception, support};
+use super::callback::{CallArgs, Callback, NativeCall};
+use super::python::{
+    call_in_context, copy_current_context, is_exit_exception, is_real_context, run_in_real_context,
+    support,
+};
 use super::LoopBase;
 use crate::core::timer_heap::Cancellable;
 use parking_lot::Mutex;
@@ -58,6 +61,7 @@ impl HandleState {
             callback: Some(Callback {
                 func: func.unbind(),
                 args,
+                native: None,
             }),
             context,
             context_hidden,
@@ -137,6 +141,21 @@ impl Handle {
         })
     }
 
+    /// `build` for a callback without arguments that the loop can also run
+    /// in Rust (`NativeCall`, which `run` prefers); `func` is what reprs
+    /// and `_callback` show, and what a stand-in context's `run` is given.
+    pub(crate) fn build_native(
+        loop_: &Bound<'_, LoopBase>,
+        func: Bound<'_, PyAny>,
+        native: NativeCall,
+    ) -> PyResult<Handle> {
+        let mut handle = Self::build_with(loop_, func, CallArgs::Empty, None)?;
+        if let Some(callback) = handle.state.get_mut().callback.as_mut() {
+            callback.native = Some(native);
+        }
+        Ok(handle)
+    }
+
     /// For the loop's `__traverse__`: reports what `handle` references as
     /// if the loop held it directly, when the loop is the handle's only
     /// owner. Handles are not tracked by the cycle collector themselves
@@ -158,6 +177,7 @@ impl Handle {
             if let Some(cb) = state.callback.as_ref() {
                 visit.call(&cb.func)?;
                 cb.args.visit(visit)?;
+                visit.call(cb.native.as_ref().map(|n| &n.target))?;
             }
             visit.call(&state.context)?;
         }
@@ -254,19 +274,28 @@ impl Handle {
         let this = slf.get();
         // Bound clones: dropping a Bound decrefs directly, without the
         // attached-thread check a Py drop makes.
-        let (func, args, context) = {
+        let (func, args, native, context) = {
             let state = this.state.lock();
             match &state.callback {
                 Some(cb) => (
                     cb.func.bind(py).clone(),
                     cb.args.bind(py),
+                    cb.native
+                        .as_ref()
+                        .map(|n| (n.run, n.target.bind(py).clone())),
                     state.context.bind(py).clone(),
                 ),
                 None => return Ok(()),
             }
         };
-        match call_in_context(&context, &func, &args) {
-            Ok(_) => Ok(()),
+        let outcome = match native {
+            Some((run, target)) if is_real_context(&context) => {
+                run_in_real_context(&context, || run(&target))
+            }
+            _ => call_in_context(&context, &func, &args).map(drop),
+        };
+        match outcome {
+            Ok(()) => Ok(()),
             Err(err) if is_exit_exception(py, &err) => Err(err),
             Err(err) => {
                 let exc = err.into_value(py);

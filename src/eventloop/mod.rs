@@ -26,12 +26,13 @@
 
 mod call_soon;
 mod callback;
+pub(crate) use callback::NativeCall;
 mod fd_watchers;
 pub mod handle;
 mod lifecycle;
 pub(crate) mod python;
-mod raw;
-mod raw_args;
+pub(crate) mod raw;
+pub(crate) mod raw_args;
 mod run;
 mod scheduling;
 mod spin;

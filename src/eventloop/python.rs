@@ -77,21 +77,38 @@ pub fn call_in_context<'py>(
     func: &Bound<'py, PyAny>,
     args: &BoundArgs<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let py = context.py();
-    let ctx = context.as_ptr();
-    // SAFETY: `ctx` is a live object for the duration (we hold `context`).
-    if unsafe { ffi::PyContext_CheckExact(ctx) } == 0 {
+    if !is_real_context(context) {
         // Not a real Context: let its own `run` decide (and fail) as
         // asyncio's `self._context.run(...)` would.
         return args.run_in(context, func);
     }
-    // SAFETY: `ctx` is a Context (checked above); Enter/Exit are balanced
+    run_in_real_context(context, || args.call(func))
+}
+
+/// True if `context` is a `contextvars.Context` (and not a stand-in whose
+/// own `run` must be called).
+pub fn is_real_context(context: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: `context` is a live object (we hold it).
+    unsafe { ffi::PyContext_CheckExact(context.as_ptr()) != 0 }
+}
+
+/// Runs `body` with `context` entered, as `context.run` would; `context`
+/// must be a real Context (`is_real_context`).
+pub fn run_in_real_context<R>(
+    context: &Bound<'_, PyAny>,
+    body: impl FnOnce() -> PyResult<R>,
+) -> PyResult<R> {
+    let py = context.py();
+    let ctx = context.as_ptr();
+    debug_assert!(is_real_context(context));
+    // SAFETY: `ctx` is a Context (the caller checked; PyContext_Enter would
+    // also refuse anything else with a TypeError). Enter/Exit are balanced
     // below and report failures (e.g. a context already entered) as -1
     // with an exception set, which we fetch.
     if unsafe { ffi::PyContext_Enter(ctx) } < 0 {
         return Err(PyErr::fetch(py));
     }
-    let result = args.call(func);
+    let result = body();
     // SAFETY: balances the successful Enter above.
     if unsafe { ffi::PyContext_Exit(ctx) } < 0 {
         return Err(PyErr::fetch(py));

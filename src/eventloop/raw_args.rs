@@ -17,9 +17,9 @@ use std::ffi::CStr;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-/// The class asyncio defines these methods in; CPython words the TypeErrors
-/// with its name (`BaseEventLoop.call_at() missing ...`).
-const STOCK_OWNER: &str = "BaseEventLoop";
+/// The class asyncio defines the loop's methods in; CPython words the
+/// TypeErrors with its name (`BaseEventLoop.call_at() missing ...`).
+pub(crate) const LOOP_OWNER: &str = "BaseEventLoop";
 
 /// A parameter that may be passed by keyword.
 pub(crate) struct Param {
@@ -76,6 +76,9 @@ impl Param {
 /// keyword-only parameters defaulting to None. Adding a keyword (3.14's
 /// `eager_start`) is one more entry in `keyword_only`.
 pub(crate) struct Signature<const P: usize, const K: usize> {
+    /// The stock class that defines the method (`LOOP_OWNER` for the
+    /// loop's), which the TypeErrors name.
+    pub(crate) owner: &'static str,
     /// The method's name.
     pub(crate) method: &'static str,
     /// The required positional-or-keyword parameters, in order.
@@ -214,9 +217,9 @@ impl<const P: usize, const K: usize> Signature<P, K> {
         Ok(bound)
     }
 
-    /// The TypeError `BaseEventLoop.<method>() <problem>`.
+    /// The TypeError `<owner>.<method>() <problem>`.
     fn error(&self, problem: &str) -> PyErr {
-        PyTypeError::new_err(format!("{STOCK_OWNER}.{}() {problem}", self.method))
+        PyTypeError::new_err(format!("{}.{}() {problem}", self.owner, self.method))
     }
 
     /// A keyword given twice (`self=`, a positional parameter also passed

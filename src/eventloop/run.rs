@@ -50,6 +50,19 @@ const BUSY_POLL_INTERVAL: f64 = 50e-6;
 /// give anything back, and the queue and the batch just swap allocations.
 type Batch = VecDeque<Py<Handle>>;
 
+/// Drops a buffer of objects gathered under a lock (dropping them may run
+/// Python code, so only once the lock is released). Usually nothing was
+/// gathered and the buffer never allocated: then the out-of-line drop call
+/// (~20 instructions, paid every iteration) is skipped.
+#[inline(always)]
+fn drop_gathered<T>(gathered: Vec<T>) {
+    if gathered.capacity() == 0 {
+        std::mem::forget(gathered);
+    } else {
+        drop(gathered);
+    }
+}
+
 impl LoopBase {
     /// How long the poller may sleep, and whether timers are scheduled.
     fn poll_timeout(&self) -> (Option<Duration>, bool) {
@@ -62,7 +75,7 @@ impl LoopBase {
         let mut garbage = Vec::new();
         let next = sched.timers.next_deadline(&mut garbage);
         drop(sched);
-        drop(garbage);
+        drop_gathered(garbage);
         let timeout = next.map(|when| {
             let delay = when - clock::monotonic();
             // NaN and past deadlines poll without sleeping.
@@ -222,10 +235,7 @@ impl LoopBase {
         if !cancelled_fds.is_empty() {
             self.forget_cancelled_watchers(&cancelled_fds);
         }
-        let mut sched = self.sched.lock();
-        for h in to_queue.drain(..) {
-            sched.ready.push(h);
-        }
+        self.sched.lock().ready.push_all(to_queue);
     }
 
     /// Moves the timers due at `now` (loop time) to the ready queue.
@@ -241,7 +251,7 @@ impl LoopBase {
             sched.ready.push(timer.into_bound(py).into_super().unbind());
         }
         drop(sched);
-        drop(garbage);
+        drop_gathered(garbage);
     }
 
     /// Keeps an emptied handle for `call_soon` to reuse, unless the pool is

@@ -6,7 +6,7 @@
 //! class and counted positional arguments without `self`).
 
 use super::python::task_type;
-use super::raw_args::{Param, Signature};
+use super::raw_args::{Param, Signature, LOOP_OWNER};
 use super::{raw, LoopBase};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -115,6 +115,7 @@ impl LoopBase {
 /// asyncio's `create_task(self, coro, *, name=None, context=None)` (3.11
 /// to 3.13).
 static CREATE_TASK: Signature<1, 2> = Signature {
+    owner: LOOP_OWNER,
     method: "create_task",
     positional: [Param::new(c"coro")],
     var_args: false,
@@ -123,6 +124,7 @@ static CREATE_TASK: Signature<1, 2> = Signature {
 
 /// asyncio's `set_task_factory(self, factory)`.
 static SET_TASK_FACTORY: Signature<1, 0> = Signature {
+    owner: LOOP_OWNER,
     method: "set_task_factory",
     positional: [Param::new(c"factory")],
     var_args: false,

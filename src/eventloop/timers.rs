@@ -9,7 +9,7 @@
 //! (`callback.rs`), as for `call_soon`.
 
 use super::callback::CallArgs;
-use super::raw_args::{Param, Signature};
+use super::raw_args::{Param, Signature, LOOP_OWNER};
 use super::scheduling::seconds;
 use super::{raw, LoopBase};
 use crate::core::clock;
@@ -20,6 +20,7 @@ use pyo3::types::{PyFloat, PyType};
 
 /// asyncio's `call_at(self, when, callback, *args, context=None)`.
 static CALL_AT: Signature<2, 1> = Signature {
+    owner: LOOP_OWNER,
     method: "call_at",
     positional: [Param::new(c"when"), Param::new(c"callback")],
     var_args: true,
@@ -28,6 +29,7 @@ static CALL_AT: Signature<2, 1> = Signature {
 
 /// asyncio's `call_later(self, delay, callback, *args, context=None)`.
 static CALL_LATER: Signature<2, 1> = Signature {
+    owner: LOOP_OWNER,
     method: "call_later",
     positional: [Param::new(c"delay"), Param::new(c"callback")],
     var_args: true,

@@ -30,6 +30,7 @@ use pyo3::prelude::*;
 /// Registers the transport classes on the extension module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::StreamCore>()?;
+    stream_write::install(&m.py().get_type::<stream::StreamCore>())?;
     m.add_class::<sock_wait::SockWait>()?;
     sock_ops::register(m)?;
     Ok(())

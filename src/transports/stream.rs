@@ -13,11 +13,10 @@ use super::is_exit;
 use super::recv::{offer_spare, recv_into, recv_reusing, Received};
 use crate::core::write_buffer::WriteBuffer;
 use crate::errors::os_error;
-use crate::eventloop::{LoopBase, Slot};
+use crate::eventloop::{LoopBase, NativeCall, Slot};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyTuple;
 use pyo3::{intern, PyTraverseError, PyVisit};
 
 /// asyncio's default write-buffer limits.
@@ -106,16 +105,14 @@ impl StreamCore {
     /// reports and force-closes; `SystemExit`/`KeyboardInterrupt` propagate.
     pub(crate) fn fatal_error(
         py: Python<'_>,
-        outer: &Py<PyAny>,
+        outer: &Bound<'_, PyAny>,
         err: PyErr,
         message: &str,
     ) -> PyResult<()> {
         if is_exit(py, &err) {
             return Err(err);
         }
-        outer
-            .bind(py)
-            .call_method1(intern!(py, "_fatal_error"), (err.into_value(py), message))?;
+        outer.call_method1(intern!(py, "_fatal_error"), (err.into_value(py), message))?;
         Ok(())
     }
 
@@ -134,14 +131,45 @@ impl StreamCore {
             }
         };
         let callback = slf.getattr(intern!(py, "_read_ready"))?;
-        LoopBase::watch_fd(
-            event_loop.bind(py),
-            fd,
-            Slot::Reader,
-            callback,
-            PyTuple::empty(py),
-        )?;
+        let native = NativeCall {
+            target: slf.clone().into_any().unbind(),
+            run: Self::read_ready_native,
+        };
+        LoopBase::watch_fd_native(event_loop.bind(py), fd, Slot::Reader, callback, native)?;
         Ok(())
+    }
+
+    /// `_read_ready` as the reader handle runs it (`NativeCall`).
+    fn read_ready_native(target: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::read_ready(target.cast::<StreamCore>()?)
+    }
+
+    /// The loop's reader callback: one read, handed to the protocol.
+    fn read_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        // One lock, and only the two references a read needs (this runs
+        // once per read; `parts()` would also clone the loop). Bound clones:
+        // dropping a Py first checks a thread-local.
+        let (fd, buffered, protocol, outer) = {
+            let st = slf.get().state.lock();
+            if st.conn_lost > 0 || st.event_loop.is_none() {
+                return Ok(());
+            }
+            let (Some(protocol), Some(outer)) = (&st.protocol, &st.outer) else {
+                return Ok(());
+            };
+            (
+                st.fd,
+                st.buffered,
+                protocol.bind(py).clone(),
+                outer.bind(py).clone(),
+            )
+        };
+        if buffered {
+            Self::read_into_protocol(slf, fd, &protocol, &outer)
+        } else {
+            Self::read_data(slf, fd, &protocol, &outer)
+        }
     }
 
     /// `data_received` flavour: hand over a `bytes` of exactly what arrived
@@ -151,16 +179,14 @@ impl StreamCore {
     fn read_data(
         slf: &Bound<'_, Self>,
         fd: i32,
-        protocol: &Py<PyAny>,
-        outer: &Py<PyAny>,
+        protocol: &Bound<'_, PyAny>,
+        outer: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let py = slf.py();
         let read = recv_reusing(py, fd);
         match read {
             Ok(Received::Data((data, capacity))) => {
-                let called = protocol
-                    .bind(py)
-                    .call_method1(intern!(py, "data_received"), (&data,));
+                let called = protocol.call_method1(intern!(py, "data_received"), (&data,));
                 // Kept for the next read if the protocol let go of it.
                 offer_spare(data, capacity);
                 if let Err(err) = called {
@@ -183,11 +209,10 @@ impl StreamCore {
     fn read_into_protocol(
         slf: &Bound<'_, Self>,
         fd: i32,
-        protocol: &Py<PyAny>,
-        outer: &Py<PyAny>,
+        protocol: &Bound<'_, PyAny>,
+        outer: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let py = slf.py();
-        let protocol = protocol.bind(py);
         let buf = protocol
             .call_method1(intern!(py, "get_buffer"), (-1,))
             .and_then(|buf| {
@@ -223,7 +248,7 @@ impl StreamCore {
                 }
                 Ok(())
             }
-            Ok(Received::Eof) => Self::on_eof(slf, protocol.as_unbound(), outer),
+            Ok(Received::Eof) => Self::on_eof(slf, protocol, outer),
             Ok(Received::WouldBlock) => Ok(()),
             Err(err) => Self::fatal_error(py, outer, err, "Fatal read error on socket transport"),
         }
@@ -231,7 +256,11 @@ impl StreamCore {
 
     /// The peer closed its side: the protocol decides whether we stay
     /// half-open (`eof_received()` true) or close.
-    fn on_eof(slf: &Bound<'_, Self>, protocol: &Py<PyAny>, outer: &Py<PyAny>) -> PyResult<()> {
+    fn on_eof(
+        slf: &Bound<'_, Self>,
+        protocol: &Bound<'_, PyAny>,
+        outer: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let py = slf.py();
         let (fd, event_loop) = {
             let st = slf.get().state.lock();
@@ -241,11 +270,9 @@ impl StreamCore {
             return Ok(());
         };
         if event_loop.get().is_debug() {
-            outer
-                .bind(py)
-                .call_method1(intern!(py, "_debug_log"), ("%r received EOF",))?;
+            outer.call_method1(intern!(py, "_debug_log"), ("%r received EOF",))?;
         }
-        let keep_open = match protocol.bind(py).call_method0(intern!(py, "eof_received")) {
+        let keep_open = match protocol.call_method0(intern!(py, "eof_received")) {
             Ok(keep_open) => keep_open,
             Err(err) => {
                 return Self::fatal_error(
@@ -302,31 +329,10 @@ impl StreamCore {
         })
     }
 
-    /// The loop's reader callback: one read, handed to the protocol.
+    /// The loop's reader callback: one read, handed to the protocol (the
+    /// reader handle calls `read_ready` directly; this is for others).
     fn _read_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        // One lock, and only the two references a read needs (this runs
-        // once per read; `parts()` would also clone the loop).
-        let (fd, buffered, protocol, outer) = {
-            let st = slf.get().state.lock();
-            if st.conn_lost > 0 || st.event_loop.is_none() {
-                return Ok(());
-            }
-            let (Some(protocol), Some(outer)) = (&st.protocol, &st.outer) else {
-                return Ok(());
-            };
-            (
-                st.fd,
-                st.buffered,
-                protocol.clone_ref(py),
-                outer.clone_ref(py),
-            )
-        };
-        if buffered {
-            Self::read_into_protocol(slf, fd, &protocol, &outer)
-        } else {
-            Self::read_data(slf, fd, &protocol, &outer)
-        }
+        Self::read_ready(slf)
     }
 
     /// Starts reading unless paused or closing (scheduled by the transport

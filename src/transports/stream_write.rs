@@ -12,12 +12,15 @@ use super::recv::would_block;
 use super::stream::{Parts, StreamCore, StreamState};
 use crate::core::sys::check;
 use crate::errors::os_error;
+use crate::eventloop::raw;
+use crate::eventloop::raw_args::{Param, Signature};
 use crate::eventloop::{LoopBase, Slot};
 use parking_lot::MutexGuard;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView, PyTuple, PyType};
 
 /// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`: writes after the
 /// connection was lost are ignored, with a warning from this many on.
@@ -206,23 +209,74 @@ impl StreamCore {
         }
         st.buffer.push(pending);
         let fd = st.fd;
-        let event_loop = st.event_loop.as_ref().map(|l| l.clone_ref(py));
+        // A Bound, for `write_method`'s sake (see there).
+        let event_loop = st.event_loop.as_ref().map(|l| l.bind(py).clone());
         drop(st);
         if let (true, Some(event_loop)) = (start_writing, event_loop) {
             let callback = slf.getattr(intern!(py, "_write_ready"))?;
-            LoopBase::watch_fd(
-                event_loop.bind(py),
-                fd,
-                Slot::Writer,
-                callback,
-                PyTuple::empty(py),
-            )?;
+            LoopBase::watch_fd(&event_loop, fd, Slot::Writer, callback, PyTuple::empty(py))?;
         }
         Self::maybe_pause_protocol(slf)
     }
 }
 
-#[pymethods]
+/// asyncio's `_SelectorSocketTransport.write(self, data)`.
+static WRITE: Signature<1, 0> = Signature {
+    owner: "_SelectorSocketTransport",
+    method: "write",
+    positional: [Param::new(c"data")],
+    var_args: false,
+    keyword_only: [],
+};
+
+/// Adds `write` to the `StreamCore` class as a raw method (`raw.rs`):
+/// protocols call it once per message, and pyo3's trampoline and argument
+/// extraction cost ~100 instructions per call. A wrong call raises the
+/// stock transport's TypeError.
+pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
+    raw::add_fastcall_methods(
+        ty,
+        &[(
+            c"write",
+            write_method,
+            c"write($self, data)\n--\n\n\
+              Sends `data` now if nothing is pending, else buffers it.",
+        )],
+    )
+}
+
+/// The `write` method (vectorcall convention).
+///
+/// It runs outside pyo3's trampolines, so a `Py` dropped here while pyo3
+/// has not marked the thread attached would be queued for later instead of
+/// released: the paths below hold `Bound` values (the usual caller, a
+/// protocol callback the loop runs, is inside the loop's own trampoline
+/// anyway).
+unsafe extern "C" fn write_method(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls raw methods attached to the interpreter.
+    let py = unsafe { Python::assume_attached() };
+    raw::guard(py, || {
+        // SAFETY: our own arguments, as CPython passed them: `args` holds
+        // `nargs` values then one per name in `kwnames`, live for the call.
+        let bound = unsafe { WRITE.bind(args, nargs, kwnames) }?;
+        // SAFETY: the method descriptor checked that `slf` is a StreamCore;
+        // it and the bound argument are live for the call.
+        let (slf, data) = unsafe {
+            (
+                Borrowed::from_ptr(py, slf).cast_unchecked::<StreamCore>(),
+                Borrowed::from_ptr(py, bound.positional[0]),
+            )
+        };
+        StreamCore::write(&slf, &data)?;
+        Ok(py.None().into_ptr())
+    })
+}
+
 impl StreamCore {
     /// Sends `data` now if nothing is pending, buffers what the kernel did
     /// not take, and pauses the protocol past the high-water mark.
@@ -243,7 +297,10 @@ impl StreamCore {
         };
         Self::write_locked(slf, slf.get().state.lock(), view.as_slice())
     }
+}
 
+#[pymethods]
+impl StreamCore {
     /// The loop's writer callback: sends what is pending; once the buffer
     /// is empty, stops watching and finishes a pending close or EOF.
     fn _write_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
