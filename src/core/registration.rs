@@ -203,7 +203,9 @@ mod tests {
         }
         fn poll(&self) -> Vec<Event> {
             let mut ev = Vec::new();
-            self.poller.wait(&mut ev, Some(Duration::ZERO)).unwrap();
+            self.poller
+                .wait_collect(&mut ev, Some(Duration::ZERO))
+                .unwrap();
             ev
         }
     }

@@ -215,7 +215,7 @@ mod tests {
         assert!(w.spin_woken());
         assert!(w.end_spin(), "the loop learns it must not sleep");
         let mut ev = Vec::new();
-        p.wait(&mut ev, Some(Duration::ZERO)).unwrap();
+        p.wait_collect(&mut ev, Some(Duration::ZERO)).unwrap();
         assert!(ev.is_empty(), "no eventfd write was made");
         assert_eq!(w.wake(), Wake::Wrote, "after the spin wakes write again");
     }
@@ -287,7 +287,7 @@ mod tests {
             } else {
                 Duration::from_secs(10)
             };
-            p.wait(&mut ev, Some(timeout)).unwrap();
+            p.wait_collect(&mut ev, Some(timeout)).unwrap();
             assert!(woken || !ev.is_empty(), "a producer's wake-up was lost");
             if !ev.is_empty() {
                 w.drain();
@@ -320,11 +320,12 @@ mod tests {
             w2.wake();
         });
         let mut ev = Vec::new();
-        p.wait(&mut ev, Some(Duration::from_secs(10))).unwrap();
+        p.wait_collect(&mut ev, Some(Duration::from_secs(10)))
+            .unwrap();
         assert_eq!(ev.len(), 1);
         w.drain();
         ev.clear();
-        p.wait(&mut ev, Some(Duration::ZERO)).unwrap();
+        p.wait_collect(&mut ev, Some(Duration::ZERO)).unwrap();
         assert!(ev.is_empty(), "drained eventfd is not readable");
         t.join().unwrap();
     }
@@ -350,7 +351,8 @@ mod tests {
         let mut seen = 0;
         while seen < 4000 {
             let mut ev = Vec::new();
-            p.wait(&mut ev, Some(Duration::from_secs(10))).unwrap();
+            p.wait_collect(&mut ev, Some(Duration::from_secs(10)))
+                .unwrap();
             assert!(!ev.is_empty(), "a producer's wake-up was lost");
             w.drain();
             seen = queued.load(Ordering::SeqCst);

@@ -41,7 +41,7 @@ mod timers;
 
 use crate::core::busy_clock::BusyClock;
 use crate::core::fd_map::FdMap;
-use crate::core::poller::{Event, Interest, Poller, Trigger};
+use crate::core::poller::{Events, Interest, Poller, Trigger};
 use crate::core::ready_queue::ReadyQueue;
 use crate::core::registration::Registration;
 use crate::core::timer_heap::TimerHeap;
@@ -161,11 +161,12 @@ pub(crate) type Disarmed = (i32, [Option<Py<PyAny>>; 2]);
 
 /// The buffers one poll fills, kept with their allocations from one
 /// iteration to the next (allocating and freeing them cost ~150
-/// instructions per iteration).
+/// instructions per iteration). A run of the loop owns them while it runs
+/// (`run.rs`), so an iteration needs no lock to use them.
 #[derive(Default)]
 pub(crate) struct PollBuffers {
     /// What the poller reported.
-    pub(crate) events: Vec<Event>,
+    pub(crate) events: Events,
     /// The handles of the ready fds, gathered under the fd table's lock
     /// before being queued under the scheduler's (never two locks at once).
     /// Always empty between iterations: they are moved to the ready queue.
@@ -183,9 +184,9 @@ pub struct LoopBase {
     pub(crate) poller: Poller,
     /// Wakes the poller from other threads (`call_soon_threadsafe`).
     pub(crate) waker: Waker,
-    /// Reused buffers of the poll step; only the loop's thread touches
-    /// them, inside one iteration.
-    pub(crate) events: Mutex<PollBuffers>,
+    /// The buffers of the poll step, kept here between runs (a run takes
+    /// them for its duration).
+    pub(crate) poll_buffers: Mutex<PollBuffers>,
     /// The fds whose one-shot registration the last poll reported: re-armed
     /// before the next poll if a wait on them is not finished (`run.rs`).
     pub(crate) disarmed: Mutex<Vec<Disarmed>>,
@@ -281,8 +282,8 @@ impl LoopBase {
             fds: Mutex::new(FdMap::default()),
             poller,
             waker,
-            events: Mutex::new(PollBuffers {
-                events: Vec::with_capacity(64),
+            poll_buffers: Mutex::new(PollBuffers {
+                events: Events::default(),
                 handles: Vec::with_capacity(64),
             }),
             disarmed: Mutex::new(Vec::new()),

@@ -27,7 +27,7 @@ use super::handle::Handle;
 use super::python::{current_thread_id, future_is_done};
 use super::{LoopBase, PollBuffers, Slot, SPARE_HANDLES};
 use crate::core::clock;
-use crate::core::poller::Event;
+use crate::core::poller::Events;
 use crate::errors::os_error;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
@@ -49,6 +49,13 @@ const BUSY_POLL_INTERVAL: f64 = 50e-6;
 /// between them), so a batch that ran to the end needs no second lock to
 /// give anything back, and the queue and the batch just swap allocations.
 type Batch = VecDeque<Py<Handle>>;
+
+/// The buffers a run of the loop owns while it runs: the batch, and what
+/// the poll step fills.
+struct RunBuffers {
+    batch: Batch,
+    poll: PollBuffers,
+}
 
 /// Drops a buffer of objects gathered under a lock (dropping them may run
 /// Python code, so only once the lock is released). Usually nothing was
@@ -159,18 +166,19 @@ impl LoopBase {
         }
     }
 
-    /// Polls and queues the callbacks of ready fds.
-    fn poll_and_dispatch(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<()> {
+    /// Polls and queues the callbacks of ready fds, with the run's buffers.
+    fn poll_and_dispatch(
+        &self,
+        py: Python<'_>,
+        timeout: Option<Duration>,
+        buffers: &mut PollBuffers,
+    ) -> PyResult<()> {
         self.rearm_unfinished_waits(py);
-        // The buffer is taken out of its mutex for the iteration (and put
-        // back, keeping its allocation) so no lock is held while dispatching.
-        let mut buffers = std::mem::take(&mut *self.events.lock());
-        buffers.events.clear();
+        let PollBuffers { events, handles } = buffers;
         let result = if timeout == Some(Duration::ZERO) {
-            self.poller.wait(&mut buffers.events, timeout)
+            self.poller.wait(events, timeout)
         } else {
-            let buffer: &mut Vec<Event> = &mut buffers.events;
-            py.detach(|| self.poller.wait(buffer, timeout))
+            py.detach(|| self.poller.wait(events, timeout))
         };
         let outcome = match result {
             Ok(()) => Ok(()),
@@ -179,29 +187,22 @@ impl LoopBase {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => py.check_signals(),
             Err(e) => Err(os_error(e)),
         };
-        if outcome.is_ok() && !buffers.events.is_empty() {
-            let PollBuffers { events, handles } = &mut buffers;
+        if outcome.is_ok() && !events.is_empty() {
             self.dispatch_io(py, events, handles);
-        }
-        // Swapped back rather than assigned: what `take` left in the slot has
-        // no allocation, so forgetting it skips its (out-of-line) drop.
-        std::mem::swap(&mut *self.events.lock(), &mut buffers);
-        if buffers.events.capacity() == 0 && buffers.handles.capacity() == 0 {
-            std::mem::forget(buffers);
         }
         outcome
     }
 
     /// Queues the reader/writer handles of ready fds and drains the waker.
     /// `to_queue` is an empty buffer to gather them in; it is left empty.
-    fn dispatch_io(&self, py: Python<'_>, ready: &[Event], to_queue: &mut Vec<Py<Handle>>) {
+    fn dispatch_io(&self, py: Python<'_>, ready: &Events, to_queue: &mut Vec<Py<Handle>>) {
         debug_assert!(to_queue.is_empty());
         let waker_fd = self.waker.fd();
         let mut cancelled_fds = Vec::new();
         let mut disarmed = Vec::new();
         {
             let mut fds = self.fds.lock();
-            for ev in ready {
+            for ev in ready.iter() {
                 if ev.fd == waker_fd {
                     self.waker.drain();
                     continue;
@@ -311,12 +312,20 @@ impl LoopBase {
         outcome
     }
 
-    /// Runs `body` with the loop's batch buffer (`Batch`), and keeps the
-    /// buffer, with its allocation, for the next run.
-    fn with_batch<R>(&self, body: impl FnOnce(&mut Batch) -> R) -> R {
-        let mut batch = self.sched.lock().ready.take_batch_buffer();
-        let result = body(&mut batch);
+    /// Runs `body` with the loop's run buffers (`RunBuffers`), and keeps
+    /// them, with their allocations, for the next run. (A run nested in a
+    /// callback finds them taken and starts with empty ones.)
+    fn with_run_buffers<R>(&self, body: impl FnOnce(&mut RunBuffers) -> R) -> R {
+        let mut buffers = RunBuffers {
+            batch: self.sched.lock().ready.take_batch_buffer(),
+            poll: std::mem::take(&mut *self.poll_buffers.lock()),
+        };
+        let result = body(&mut buffers);
+        let RunBuffers { batch, poll } = buffers;
         self.sched.lock().ready.keep_batch_buffer(batch);
+        // What it replaces is empty (or a nested run's, just as good).
+        let replaced = std::mem::replace(&mut *self.poll_buffers.lock(), poll);
+        drop(replaced);
         result
     }
 
@@ -330,8 +339,9 @@ impl LoopBase {
     /// only make a timer fire later, never before its deadline. Busy
     /// iterations without timers may skip the reading, and then the poll
     /// (`core/busy_clock.rs`).
-    fn run_once(slf: &Bound<'_, Self>, first: bool, batch: &mut Batch) -> PyResult<()> {
+    fn run_once(slf: &Bound<'_, Self>, first: bool, buffers: &mut RunBuffers) -> PyResult<()> {
         let this = slf.get();
+        let RunBuffers { batch, poll } = buffers;
         let (timeout, has_timers) = this.poll_timeout();
         if timeout == Some(Duration::ZERO) {
             if !first && !has_timers && this.busy_clock.may_skip() {
@@ -341,7 +351,7 @@ impl LoopBase {
             this.busy_clock.record(now);
             let last = f64::from_bits(this.last_poll.load(Ordering::Relaxed));
             if first || now - last >= BUSY_POLL_INTERVAL {
-                this.poll_and_dispatch(slf.py(), timeout)?;
+                this.poll_and_dispatch(slf.py(), timeout, poll)?;
                 this.last_poll.store(now.to_bits(), Ordering::Relaxed);
             }
             this.queue_due_timers(slf.py(), now);
@@ -353,7 +363,7 @@ impl LoopBase {
                 Some(true) => Some(Duration::ZERO),
                 Some(false) => this.poll_timeout().0,
             };
-            this.poll_and_dispatch(slf.py(), timeout)?;
+            this.poll_and_dispatch(slf.py(), timeout, poll)?;
             let now = clock::monotonic();
             this.busy_clock.reset();
             this.last_poll.store(now.to_bits(), Ordering::Relaxed);
@@ -386,10 +396,10 @@ impl LoopBase {
     /// `_run_forever_cleanup` (see the Python `run_forever`).
     fn _run_forever_core(slf: &Bound<'_, Self>) -> PyResult<()> {
         let this = slf.get();
-        this.with_batch(|batch| {
+        this.with_run_buffers(|buffers| {
             let mut first = true;
             loop {
-                Self::run_once(slf, first, batch)?;
+                Self::run_once(slf, first, buffers)?;
                 first = false;
                 if this.stopping.load(Ordering::Acquire) {
                     return Ok(());
@@ -403,6 +413,6 @@ impl LoopBase {
     fn _run_once(slf: &Bound<'_, Self>) -> PyResult<()> {
         slf.get().check_closed()?;
         slf.get()
-            .with_batch(|batch| Self::run_once(slf, true, batch))
+            .with_run_buffers(|buffers| Self::run_once(slf, true, buffers))
     }
 }

@@ -10,7 +10,6 @@
 
 use super::{Event, Interest, Trigger};
 use crate::core::sys::check;
-use parking_lot::Mutex;
 use std::io;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
@@ -21,10 +20,35 @@ use std::time::Duration;
 pub struct Poller {
     /// The epoll fd, or -1 once closed.
     epfd: AtomicI32,
-    /// Where the kernel writes events; allocated once (capacity
-    /// `MAX_EVENTS`) and never initialised by us: the kernel fills the
-    /// first n entries, which are the only ones read.
-    buffer: Mutex<Vec<libc::epoll_event>>,
+}
+
+/// What one `wait` reported, in the kernel's own format: the caller keeps
+/// the buffer from one wait to the next (allocated by the first, with room
+/// for `MAX_EVENTS`), and reads it as [`Event`]s.
+#[derive(Default)]
+pub struct Events {
+    /// The kernel fills the first n entries; the rest stay uninitialised
+    /// and are never read.
+    raw: Vec<libc::epoll_event>,
+}
+
+impl Events {
+    /// True when the last wait reported nothing.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The ready fds the last wait reported.
+    pub fn iter(&self) -> impl Iterator<Item = Event> + '_ {
+        self.raw.iter().map(|ev| {
+            let bits = ev.events;
+            Event {
+                fd: ev.u64 as i32,
+                readable: bits & !(libc::EPOLLOUT as u32) != 0,
+                writable: bits & !(libc::EPOLLIN as u32) != 0,
+            }
+        })
+    }
 }
 
 impl std::fmt::Debug for Poller {
@@ -58,7 +82,6 @@ impl Poller {
         let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         Ok(Self {
             epfd: AtomicI32::new(fd),
-            buffer: Mutex::new(Vec::with_capacity(MAX_EVENTS)),
         })
     }
 
@@ -91,7 +114,7 @@ impl Poller {
     /// Waits for readiness; `None` waits forever. Timeouts are rounded up to
     /// whole milliseconds so that a wake-up never comes before a deadline
     /// (which would spin the loop until it passes).
-    pub fn wait(&self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
+    pub fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         let timeout_ms = match timeout {
             None => -1,
             Some(t) => {
@@ -99,8 +122,10 @@ impl Poller {
                 ms.min(i32::MAX as u128) as i32
             }
         };
-        let mut raw = self.buffer.lock();
+        let raw = &mut events.raw;
         raw.clear();
+        // Allocates on the first wait only.
+        raw.reserve(MAX_EVENTS);
         let epfd = self.epfd.load(Ordering::Acquire);
         // SAFETY: `raw` has capacity for MAX_EVENTS entries, the count we
         // pass; the kernel writes at most that many.
@@ -109,14 +134,15 @@ impl Poller {
         })?;
         // SAFETY: the kernel initialised the first `n` entries (n <= capacity).
         unsafe { raw.set_len(n as usize) };
-        for ev in raw.iter() {
-            let bits = ev.events;
-            events.push(Event {
-                fd: ev.u64 as i32,
-                readable: bits & !(libc::EPOLLOUT as u32) != 0,
-                writable: bits & !(libc::EPOLLIN as u32) != 0,
-            });
-        }
+        Ok(())
+    }
+
+    /// `wait`, appending the events to `out` (for tests).
+    #[cfg(test)]
+    pub fn wait_collect(&self, out: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
+        let mut events = Events::default();
+        self.wait(&mut events, timeout)?;
+        out.extend(events.iter());
         Ok(())
     }
 
@@ -152,7 +178,7 @@ mod tests {
 
     fn poll(p: &Poller) -> Vec<Event> {
         let mut ev = Vec::new();
-        p.wait(&mut ev, Some(Duration::ZERO)).unwrap();
+        p.wait_collect(&mut ev, Some(Duration::ZERO)).unwrap();
         ev
     }
 
@@ -162,12 +188,13 @@ mod tests {
         let (r, w) = pipe();
         p.add(r, READ, Trigger::Level).unwrap();
         let mut ev = Vec::new();
-        p.wait(&mut ev, Some(Duration::ZERO)).unwrap();
+        p.wait_collect(&mut ev, Some(Duration::ZERO)).unwrap();
         assert!(ev.is_empty());
         write(w, b"x");
         for _ in 0..2 {
             ev.clear();
-            p.wait(&mut ev, Some(Duration::from_secs(1))).unwrap();
+            p.wait_collect(&mut ev, Some(Duration::from_secs(1)))
+                .unwrap();
             assert_eq!(
                 ev,
                 vec![Event {
@@ -188,7 +215,8 @@ mod tests {
         p.add(r, READ, Trigger::Level).unwrap();
         close(w);
         let mut ev = Vec::new();
-        p.wait(&mut ev, Some(Duration::from_secs(1))).unwrap();
+        p.wait_collect(&mut ev, Some(Duration::from_secs(1)))
+            .unwrap();
         assert_eq!(ev.len(), 1);
         assert!(ev[0].readable);
         close(r);
@@ -229,7 +257,7 @@ mod tests {
     fn timeout_rounds_up() {
         let p = Poller::new().unwrap();
         let start = std::time::Instant::now();
-        p.wait(&mut Vec::new(), Some(Duration::from_micros(300)))
+        p.wait_collect(&mut Vec::new(), Some(Duration::from_micros(300)))
             .unwrap();
         assert!(start.elapsed() >= Duration::from_micros(300));
     }

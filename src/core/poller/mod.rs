@@ -7,9 +7,9 @@
 //!   under epoll, ENOENT to `modify` an fd the poller does not hold, EEXIST
 //!   to `add` one it holds), returned untouched so Python sees the same
 //!   `OSError`.
-//! - `wait` blocks until an fd is ready or the timeout passes and appends one
-//!   [`Event`] per ready fd. A signal ends the wait with
-//!   `ErrorKind::Interrupted`.
+//! - `wait` blocks until an fd is ready or the timeout passes and fills an
+//!   `Events` buffer (kept by the caller) that reads as one [`Event`] per
+//!   ready fd. A signal ends the wait with `ErrorKind::Interrupted`.
 //! - [`Trigger::Level`]: as asyncio's `add_reader` promises, an fd that stays
 //!   readable is reported again on the next `wait`.
 //! - [`Trigger::Oneshot`]: the fd is reported once, after which the poller
@@ -23,7 +23,7 @@
 #[cfg(target_os = "linux")]
 mod epoll;
 #[cfg(target_os = "linux")]
-pub use epoll::Poller;
+pub use epoll::{Events, Poller};
 
 /// How a registration reports readiness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
