@@ -190,6 +190,9 @@ pub struct LoopBase {
     /// The fds whose one-shot registration the last poll reported: re-armed
     /// before the next poll if a wait on them is not finished (`run.rs`).
     pub(crate) disarmed: Mutex<Vec<Disarmed>>,
+    /// `disarmed` may be non-empty: set when the poll step adds to it, so
+    /// that the usual iteration, with nothing there, checks without a lock.
+    pub(crate) disarmed_pending: AtomicBool,
     /// Set by `close()`.
     pub(crate) closed: AtomicBool,
     /// Set by `stop()`: the current iteration is the last.
@@ -200,6 +203,12 @@ pub struct LoopBase {
     pub(crate) thread_id: AtomicU64,
     /// Loop time of the last poll (f64 bits); see `run.rs` on busy polling.
     pub(crate) last_poll: AtomicU64,
+    /// How many timers were ever scheduled. Changed only under `sched`'s
+    /// lock, read without it: an iteration that saw no timers before its
+    /// poll skips looking for due ones after it (a lock) unless this moved
+    /// (Python code that runs during the poll step, such as a signal
+    /// handler, may schedule one).
+    pub(crate) timers_scheduled: AtomicU64,
     /// Whether busy iterations may skip reading the clock (`run.rs`).
     pub(crate) busy_clock: BusyClock,
     /// Default-executor work submitted and not yet handed back (`spin.rs`).
@@ -287,11 +296,13 @@ impl LoopBase {
                 handles: Vec::with_capacity(64),
             }),
             disarmed: Mutex::new(Vec::new()),
+            disarmed_pending: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             debug: AtomicBool::new(false),
             thread_id: AtomicU64::new(0),
             last_poll: AtomicU64::new(0),
+            timers_scheduled: AtomicU64::new(0),
             busy_clock: BusyClock::default(),
             executor_outstanding: AtomicU32::new(0),
             last_submit: AtomicU64::new(f64::NAN.to_bits()),

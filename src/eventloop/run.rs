@@ -50,6 +50,24 @@ const BUSY_POLL_INTERVAL: f64 = 50e-6;
 /// give anything back, and the queue and the batch just swap allocations.
 type Batch = VecDeque<Py<Handle>>;
 
+/// What an iteration learns before polling (`poll_timeout`).
+struct PollPlan {
+    /// How long the poll may sleep (None: until woken).
+    timeout: Option<Duration>,
+    /// Timers were scheduled.
+    has_timers: bool,
+    /// `LoopBase::timers_scheduled` then.
+    timers_scheduled: u64,
+}
+
+impl PollPlan {
+    /// Whether due timers may exist after the poll step: there were timers,
+    /// or one was scheduled since.
+    fn may_have_due_timers(&self, this: &LoopBase) -> bool {
+        self.has_timers || this.timers_scheduled.load(Ordering::Relaxed) != self.timers_scheduled
+    }
+}
+
 /// The buffers a run of the loop owns while it runs: the batch, and what
 /// the poll step fills.
 struct RunBuffers {
@@ -72,18 +90,24 @@ fn drop_gathered<T>(gathered: Vec<T>) {
 
 impl LoopBase {
     /// How long the poller may sleep, and whether timers are scheduled.
-    fn poll_timeout(&self) -> (Option<Duration>, bool) {
+    fn poll_timeout(&self) -> PollPlan {
         let mut sched = self.sched.lock();
         let has_timers = !sched.timers.is_empty();
+        let timers_scheduled = self.timers_scheduled.load(Ordering::Relaxed);
+        let plan = |timeout| PollPlan {
+            timeout,
+            has_timers,
+            timers_scheduled,
+        };
         if !sched.ready.is_empty() || self.stopping.load(Ordering::Acquire) {
-            return (Some(Duration::ZERO), has_timers);
+            return plan(Some(Duration::ZERO));
         }
         // Cancelled timers found on top are dropped once the lock is free.
         let mut garbage = Vec::new();
         let next = sched.timers.next_deadline(&mut garbage);
         drop(sched);
         drop_gathered(garbage);
-        let timeout = next.map(|when| {
+        plan(next.map(|when| {
             let delay = when - clock::monotonic();
             // NaN and past deadlines poll without sleeping.
             if delay > 0.0 {
@@ -91,8 +115,7 @@ impl LoopBase {
             } else {
                 Duration::ZERO
             }
-        });
-        (timeout, has_timers)
+        }))
     }
 
     /// Re-arms the one-shot registrations the last poll reported (which
@@ -103,8 +126,13 @@ impl LoopBase {
     /// its done callback, already queued, removes it at no syscall cost.
     /// See `core/registration.rs`.
     fn rearm_unfinished_waits(&self, py: Python<'_>) {
-        // Usually nothing was disarmed: return without taking the buffer out
-        // (and dropping the empty one left in its place).
+        // Usually nothing was disarmed: return without a lock, and without
+        // taking the buffer out (and dropping the empty one left in its
+        // place).
+        if !self.disarmed_pending.load(Ordering::Acquire) {
+            return;
+        }
+        self.disarmed_pending.store(false, Ordering::Release);
         let mut disarmed = {
             let mut slot = self.disarmed.lock();
             if slot.is_empty() {
@@ -232,6 +260,7 @@ impl LoopBase {
         // costs neither a lock nor an allocation.
         if !disarmed.is_empty() {
             self.disarmed.lock().append(&mut disarmed);
+            self.disarmed_pending.store(true, Ordering::Release);
         }
         if !cancelled_fds.is_empty() {
             self.forget_cancelled_watchers(&cancelled_fds);
@@ -342,9 +371,10 @@ impl LoopBase {
     fn run_once(slf: &Bound<'_, Self>, first: bool, buffers: &mut RunBuffers) -> PyResult<()> {
         let this = slf.get();
         let RunBuffers { batch, poll } = buffers;
-        let (timeout, has_timers) = this.poll_timeout();
+        let plan = this.poll_timeout();
+        let timeout = plan.timeout;
         if timeout == Some(Duration::ZERO) {
-            if !first && !has_timers && this.busy_clock.may_skip() {
+            if !first && !plan.has_timers && this.busy_clock.may_skip() {
                 return Self::run_ready(slf, batch);
             }
             let now = clock::monotonic();
@@ -354,20 +384,24 @@ impl LoopBase {
                 this.poll_and_dispatch(slf.py(), timeout, poll)?;
                 this.last_poll.store(now.to_bits(), Ordering::Relaxed);
             }
-            this.queue_due_timers(slf.py(), now);
+            if plan.may_have_due_timers(this) {
+                this.queue_due_timers(slf.py(), now);
+            }
         } else {
             // Outstanding executor work may make the loop spin first
             // (`spin.rs`); woken during the spin, the poll must not sleep.
             let timeout = match this.spin_for_executor(slf.py(), timeout)? {
                 None => timeout,
                 Some(true) => Some(Duration::ZERO),
-                Some(false) => this.poll_timeout().0,
+                Some(false) => this.poll_timeout().timeout,
             };
             this.poll_and_dispatch(slf.py(), timeout, poll)?;
             let now = clock::monotonic();
             this.busy_clock.reset();
             this.last_poll.store(now.to_bits(), Ordering::Relaxed);
-            this.queue_due_timers(slf.py(), now);
+            if plan.may_have_due_timers(this) {
+                this.queue_due_timers(slf.py(), now);
+            }
         }
         Self::run_ready(slf, batch)
     }

@@ -86,11 +86,14 @@ impl LoopBase {
         let py = slf.py();
         let base = Handle::build_with(slf, callback, args, context)?;
         let timer = new_untracked(py, TimerHandle::build(when, base))?;
-        slf.get()
-            .sched
-            .lock()
-            .timers
-            .push(when, timer.clone_ref(py));
+        let this = slf.get();
+        let mut sched = this.sched.lock();
+        sched.timers.push(when, timer.clone_ref(py));
+        // Under the lock, the only place it changes: no atomic add needed.
+        let scheduled = this.timers_scheduled.load(Ordering::Relaxed);
+        this.timers_scheduled
+            .store(scheduled + 1, Ordering::Relaxed);
+        drop(sched);
         Ok(timer)
     }
 }
