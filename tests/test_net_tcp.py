@@ -178,17 +178,26 @@ def test_write_by_keyword(loop):
     assert got == b"keyword"
 
 
-WRONG_WRITES = [((), {}), ((b"a", b"b"), {}), ((), {"dat": b"x"}), ((b"a",), {"data": b"b"})]
+WRONG_CALLS = [
+    ("write", (), {}),
+    ("write", (b"a", b"b"), {}),
+    ("write", (), {"dat": b"x"}),
+    ("write", (b"a",), {"data": b"b"}),
+    ("is_closing", (1,), {}),
+    ("is_closing", (), {"x": 1}),
+    ("is_closing", (), {"self": 1}),
+]
 
 
-@pytest.mark.parametrize(("args", "kwargs"), WRONG_WRITES, ids=repr)
-def test_wrong_write_call_raises_like_stock(args, kwargs, ferroloop_module, stock_loop):
-    # The transports' write is a raw C method on ferroloop (no pyo3
-    # argument handling): the stock transport's TypeError, word for word.
+@pytest.mark.parametrize(("method", "args", "kwargs"), WRONG_CALLS, ids=repr)
+def test_wrong_transport_call_raises_like_stock(method, args, kwargs, ferroloop_module, stock_loop):
+    # The transports' write and is_closing are raw C methods on ferroloop
+    # (no pyo3 argument handling): the stock transport's TypeError, word
+    # for word.
     async def message():
         srv, cli, server = await net.tcp_pair(asyncio.get_running_loop())
         try:
-            cli.transport.write(*args, **kwargs)
+            getattr(cli.transport, method)(*args, **kwargs)
         except TypeError as exc:
             return str(exc)
         finally:

@@ -8,6 +8,7 @@
 //! `get_debug` or `create_future` many times over. `call_soon.rs` explains
 //! the same choice for `call_soon`.
 
+use super::raw_args::LOOP_OWNER;
 use super::LoopBase;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -123,7 +124,7 @@ pub(crate) unsafe fn without_arguments(
     // SAFETY: attached (this function's contract).
     let py = unsafe { Python::assume_attached() };
     // SAFETY: forwarded from this function's contract.
-    if !unsafe { no_arguments(name, nargs, kwnames) } {
+    if !unsafe { no_arguments(LOOP_OWNER, name, nargs, kwnames) } {
         return ptr::null_mut();
     }
     // SAFETY: `slf` is a live LoopBase instance borrowed for the call.
@@ -132,22 +133,20 @@ pub(crate) unsafe fn without_arguments(
     })
 }
 
-/// The class that defines every raw method on the stock loop; CPython words
-/// a wrong call's TypeError with it (`BaseEventLoop.time() takes 1
-/// positional argument but 2 were given`). tests/test_wrong_arity.py checks
-/// the wording against the stock loop on each Python version.
-const STOCK_OWNER: &str = "BaseEventLoop";
-
 /// Checks the arguments of a raw `METH_FASTCALL | METH_KEYWORDS` method that
-/// takes none, as asyncio's `def name(self)` does: true if there are none;
-/// otherwise raises the TypeError CPython raises for that Python method and
-/// returns false. The usual call costs two comparisons.
+/// takes none, as asyncio's `def name(self)` in class `owner` does: true if
+/// there are none; otherwise raises the TypeError CPython raises for that
+/// Python method (`BaseEventLoop.time() takes 1 positional argument but 2
+/// were given`; tests/test_wrong_arity.py checks the wording against the
+/// stock loop on each Python version) and returns false. The usual call
+/// costs two comparisons.
 ///
 /// # Safety
 /// `kwnames` is NULL or a tuple of str (the vectorcall protocol), and the
 /// interpreter is attached.
 #[inline(always)]
 pub(crate) unsafe fn no_arguments(
+    owner: &'static str,
     name: &'static str,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
@@ -156,7 +155,7 @@ pub(crate) unsafe fn no_arguments(
         return true;
     }
     // SAFETY: forwarded from this function's contract.
-    unsafe { refuse_arguments(name, nargs, kwnames) }
+    unsafe { refuse_arguments(owner, name, nargs, kwnames) }
 }
 
 /// `no_arguments` with arguments: CPython's checks in its order (an
@@ -168,6 +167,7 @@ pub(crate) unsafe fn no_arguments(
 #[cold]
 #[inline(never)]
 unsafe fn refuse_arguments(
+    owner: &'static str,
     name: &'static str,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
@@ -201,6 +201,6 @@ unsafe fn refuse_arguments(
     } else {
         return true; // an empty keyword tuple: no arguments after all
     };
-    PyTypeError::new_err(format!("{STOCK_OWNER}.{name}() {problem}")).restore(py);
+    PyTypeError::new_err(format!("{owner}.{name}() {problem}")).restore(py);
     false
 }

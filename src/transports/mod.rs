@@ -30,7 +30,9 @@ use pyo3::prelude::*;
 /// Registers the transport classes on the extension module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::StreamCore>()?;
-    stream_write::install(&m.py().get_type::<stream::StreamCore>())?;
+    let core_type = m.py().get_type::<stream::StreamCore>();
+    stream_write::install(&core_type)?;
+    stream_state::install(&core_type)?;
     m.add_class::<sock_wait::SockWait>()?;
     sock_ops::register(m)?;
     Ok(())

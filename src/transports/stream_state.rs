@@ -2,9 +2,11 @@
 //! and the hand-over of the socket when the connection is lost.
 
 use super::stream::StreamCore;
+use crate::eventloop::raw;
 use crate::eventloop::{LoopBase, Slot};
-use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyType};
+use pyo3::{ffi, intern};
 
 impl StreamCore {
     /// `close()`: stop reading; once the buffer is flushed (now, if it is
@@ -93,11 +95,6 @@ impl StreamCore {
     /// Closes at once, dropping what is buffered.
     fn abort(slf: &Bound<'_, Self>) -> PyResult<()> {
         Self::_force_close(slf, slf.py().None())
-    }
-
-    /// True once closing started.
-    fn is_closing(&self) -> bool {
-        self.state.lock().closing
     }
 
     /// True while reads are delivered.
@@ -221,4 +218,39 @@ impl StreamCore {
             None => (false, false),
         }
     }
+}
+
+/// Adds `is_closing` to the `StreamCore` class as a raw method (`raw.rs`):
+/// `StreamWriter.drain()` calls it on every write, and pyo3's trampoline
+/// costs more than the method. A wrong call raises the stock transport's
+/// TypeError.
+pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
+    raw::add_fastcall_methods(
+        ty,
+        &[(
+            c"is_closing",
+            is_closing,
+            c"is_closing($self, /)\n--\n\nTrue once closing started.",
+        )],
+    )
+}
+
+/// True once closing started (vectorcall convention; no `Py` is dropped).
+unsafe extern "C" fn is_closing(
+    slf: *mut ffi::PyObject,
+    _args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls raw methods attached to the interpreter, with
+    // `kwnames` NULL or a tuple of str.
+    if !unsafe { raw::no_arguments("_SelectorTransport", "is_closing", nargs, kwnames) } {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: attached (as above); the method descriptor checked that `slf`
+    // is a live StreamCore, borrowed for the call.
+    let py = unsafe { Python::assume_attached() };
+    let core = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<StreamCore>() };
+    let closing = core.get().state.lock().closing;
+    PyBool::new(py, closing).to_owned().into_any().into_ptr()
 }
