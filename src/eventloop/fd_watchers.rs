@@ -141,24 +141,11 @@ impl LoopBase {
         })
     }
 
-    /// Runs `callback(*args)` whenever `fd` is ready for `slot`, replacing
-    /// (and cancelling) what was there; returns the new handle. For Rust
-    /// callers that already hold a valid fd (the transports).
+    /// Runs `native` (a callback without arguments, in Rust) whenever `fd`
+    /// is ready for `slot`, replacing (and cancelling) what was there;
+    /// returns the new handle, which shows `callback`. For Rust callers that
+    /// already hold a valid fd (the transports).
     pub(crate) fn watch_fd(
-        slf: &Bound<'_, Self>,
-        fd: i32,
-        slot: Slot,
-        callback: Bound<'_, PyAny>,
-        args: Bound<'_, PyTuple>,
-    ) -> PyResult<Py<Handle>> {
-        Self::install(slf, fd, slot, None, || {
-            Handle::build(slf, callback, args, None)
-        })
-    }
-
-    /// `watch_fd` for a callback without arguments that the loop runs in
-    /// Rust (`NativeCall`); `callback` is what the handle shows.
-    pub(crate) fn watch_fd_native(
         slf: &Bound<'_, Self>,
         fd: i32,
         slot: Slot,

@@ -8,13 +8,14 @@
 //! `get_debug` or `create_future` many times over. `call_soon.rs` explains
 //! the same choice for `call_soon`.
 
-use super::raw_args::LOOP_OWNER;
+use super::raw_args::{Parsed, Signature, LOOP_OWNER};
 use super::LoopBase;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
+use pyo3::PyClass;
 use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -130,6 +131,41 @@ pub(crate) unsafe fn without_arguments(
     // SAFETY: `slf` is a live LoopBase instance borrowed for the call.
     body(py, unsafe {
         Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>()
+    })
+}
+
+/// The body of a raw method whose arguments `signature` binds
+/// (`raw_args.rs`): runs `body` with the receiver, an instance of `T`, and
+/// the bound arguments, or raises the stock TypeError of a wrong call.
+/// `body` returns a new reference, or an error, which (as a panic) is
+/// raised.
+///
+/// # Safety
+/// Called from a raw `METH_FASTCALL | METH_KEYWORDS` method of class `T`
+/// with its own arguments: CPython calls those attached to the interpreter,
+/// with `slf` an instance of `T` (the method descriptor checks the type),
+/// `args` holding `nargs` values then one per name in `kwnames` (NULL or a
+/// tuple of str), all borrowed for the call.
+#[inline(always)]
+pub(crate) unsafe fn with_bound_arguments<T: PyClass, const P: usize, const K: usize>(
+    signature: &Signature<P, K>,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+    body: impl for<'a, 'py> FnOnce(
+        Borrowed<'a, 'py, T>,
+        Parsed<'a, P, K>,
+    ) -> PyResult<*mut ffi::PyObject>,
+) -> *mut ffi::PyObject {
+    // SAFETY: attached (this function's contract).
+    let py = unsafe { Python::assume_attached() };
+    guard(py, || {
+        // SAFETY: the arguments as CPython passed them (contract).
+        let bound = unsafe { signature.bind(args, nargs, kwnames) }?;
+        // SAFETY: `slf` is a live instance of `T` borrowed for the call.
+        let slf = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<T>() };
+        body(slf, bound)
     })
 }
 

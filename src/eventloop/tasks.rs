@@ -6,7 +6,7 @@
 //! class and counted positional arguments without `self`).
 
 use super::python::task_type;
-use super::raw_args::{Param, Signature, LOOP_OWNER};
+use super::raw_args::{Param, Parsed, Signature, LOOP_OWNER};
 use super::{raw, LoopBase};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -180,24 +180,21 @@ unsafe extern "C" fn create_task(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls raw methods attached to the interpreter.
-    let py = unsafe { Python::assume_attached() };
-    raw::guard(py, || {
-        // SAFETY: our own arguments, as CPython passed them: `args` holds
-        // `nargs` values then one per name in `kwnames`, live for the call.
-        let bound = unsafe { CREATE_TASK.bind(args, nargs, kwnames) }?;
-        // SAFETY: the method descriptor checked that `slf` is a LoopBase
-        // instance; it and the bound arguments are live for the call.
-        let (slf, coro, name, context) = unsafe {
+    let body = |slf: Borrowed<'_, '_, LoopBase>, bound: Parsed<'_, 1, 2>| {
+        let py = slf.py();
+        // SAFETY: the bound arguments are live for the call.
+        let (coro, name, context) = unsafe {
             (
-                Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>(),
                 Borrowed::from_ptr(py, bound.positional[0]).to_owned(),
                 optional(py, bound.keyword_only[0]),
                 optional(py, bound.keyword_only[1]),
             )
         };
         Ok(LoopBase::create_task(&slf, coro, name, context)?.into_ptr())
-    })
+    };
+    // SAFETY: CPython calls this raw method of LoopBase with its own
+    // arguments (`raw::with_bound_arguments`' contract).
+    unsafe { raw::with_bound_arguments(&CREATE_TASK, slf, args, nargs, kwnames, body) }
 }
 
 /// The `set_task_factory` method (vectorcall convention).
@@ -207,21 +204,15 @@ unsafe extern "C" fn set_task_factory(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls raw methods attached to the interpreter.
-    let py = unsafe { Python::assume_attached() };
-    raw::guard(py, || {
-        // SAFETY: as in `create_task`.
-        let bound = unsafe { SET_TASK_FACTORY.bind(args, nargs, kwnames) }?;
-        // SAFETY: as in `create_task`.
-        let (slf, factory) = unsafe {
-            (
-                Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>(),
-                optional(py, bound.positional[0]),
-            )
-        };
+    let body = |slf: Borrowed<'_, '_, LoopBase>, bound: Parsed<'_, 1, 0>| {
+        let py = slf.py();
+        // SAFETY: the bound argument is live for the call.
+        let factory = unsafe { optional(py, bound.positional[0]) };
         slf.get().set_task_factory(py, factory)?;
         Ok(py.None().into_ptr())
-    })
+    };
+    // SAFETY: as in `create_task`.
+    unsafe { raw::with_bound_arguments(&SET_TASK_FACTORY, slf, args, nargs, kwnames, body) }
 }
 
 /// The task factory, or None.

@@ -9,7 +9,7 @@
 //! (`callback.rs`), as for `call_soon`.
 
 use super::callback::CallArgs;
-use super::raw_args::{Param, Signature, LOOP_OWNER};
+use super::raw_args::{Param, Parsed, Signature, LOOP_OWNER};
 use super::scheduling::seconds;
 use super::{raw, LoopBase};
 use crate::core::clock;
@@ -89,15 +89,11 @@ unsafe extern "C" fn call_later(
     unsafe { entry(slf, args, nargs, kwnames, Method::Later) }
 }
 
-/// Runs `schedule` and turns its error, or a panic, into a raised Python
-/// exception (`raw::guard`).
+/// Binds the arguments and runs `schedule`, raising its error (or a panic).
 ///
 /// # Safety
-/// Called by CPython through a method descriptor of `LoopBase` with the
-/// interpreter attached: `slf` is an instance of `LoopBase` (the descriptor
-/// checks the type), `args` holds `nargs` positional arguments followed by
-/// one value per name in `kwnames` (a tuple of str, or NULL), all borrowed
-/// for the duration of the call.
+/// Called by CPython through a method descriptor of `LoopBase`, with that
+/// method's own arguments (`raw::with_bound_arguments`' contract).
 #[inline(always)]
 unsafe fn entry(
     slf: *mut ffi::PyObject,
@@ -106,38 +102,32 @@ unsafe fn entry(
     kwnames: *mut ffi::PyObject,
     method: Method,
 ) -> *mut ffi::PyObject {
-    // SAFETY: the interpreter is attached (we are called by it).
-    let py = unsafe { Python::assume_attached() };
-    // SAFETY: forwarded from this function's contract.
-    raw::guard(py, || unsafe {
-        schedule(py, slf, args, nargs, kwnames, method)
-    })
-}
-
-/// Binds the arguments as asyncio's method would, runs its checks in its
-/// order and pushes the timer; returns a new reference to it.
-///
-/// # Safety
-/// As for `entry`.
-#[inline(always)]
-unsafe fn schedule(
-    py: Python<'_>,
-    slf: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-    method: Method,
-) -> PyResult<*mut ffi::PyObject> {
     let signature = match method {
         Method::At => &CALL_AT,
         Method::Later => &CALL_LATER,
     };
+    let body = |loop_: Borrowed<'_, '_, LoopBase>, bound: Parsed<'_, 2, 1>| {
+        // SAFETY: the bound arguments are live for the call.
+        unsafe { schedule(loop_, bound, method) }
+    };
     // SAFETY: forwarded from this function's contract.
-    let bound = unsafe { signature.bind(args, nargs, kwnames) }?;
-    // SAFETY (for every `from_ptr` below): `slf` and the bound arguments
-    // are live objects borrowed for the call; the descriptor checked that
-    // `slf` is a LoopBase (or subclass) instance.
-    let loop_ = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>() };
+    unsafe { raw::with_bound_arguments(signature, slf, args, nargs, kwnames, body) }
+}
+
+/// Runs asyncio's checks in its order and pushes the timer; returns a new
+/// reference to it.
+///
+/// # Safety
+/// The pointers in `bound` are live objects borrowed for the call.
+#[inline(always)]
+unsafe fn schedule(
+    loop_: Borrowed<'_, '_, LoopBase>,
+    bound: Parsed<'_, 2, 1>,
+    method: Method,
+) -> PyResult<*mut ffi::PyObject> {
+    let py = loop_.py();
+    // SAFETY (for every `from_ptr` below): the bound arguments are live
+    // objects borrowed for the call (this function's contract).
     let [first, callback] = bound
         .positional
         .map(|p| unsafe { Borrowed::from_ptr(py, p) });

@@ -135,7 +135,7 @@ impl StreamCore {
             target: slf.clone().into_any().unbind(),
             run: Self::read_ready_native,
         };
-        LoopBase::watch_fd_native(event_loop.bind(py), fd, Slot::Reader, callback, native)?;
+        LoopBase::watch_fd(event_loop.bind(py), fd, Slot::Reader, callback, native)?;
         Ok(())
     }
 

@@ -13,14 +13,14 @@ use super::stream::{Parts, StreamCore, StreamState};
 use crate::core::sys::check;
 use crate::errors::os_error;
 use crate::eventloop::raw;
-use crate::eventloop::raw_args::{Param, Signature};
-use crate::eventloop::{LoopBase, Slot};
+use crate::eventloop::raw_args::{Param, Parsed, Signature};
+use crate::eventloop::{LoopBase, NativeCall, Slot};
 use parking_lot::MutexGuard;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView, PyTuple, PyType};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView, PyType};
 
 /// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`: writes after the
 /// connection was lost are ignored, with a warning from this many on.
@@ -214,7 +214,11 @@ impl StreamCore {
         drop(st);
         if let (true, Some(event_loop)) = (start_writing, event_loop) {
             let callback = slf.getattr(intern!(py, "_write_ready"))?;
-            LoopBase::watch_fd(&event_loop, fd, Slot::Writer, callback, PyTuple::empty(py))?;
+            let native = NativeCall {
+                target: slf.clone().into_any().unbind(),
+                run: Self::write_ready_native,
+            };
+            LoopBase::watch_fd(&event_loop, fd, Slot::Writer, callback, native)?;
         }
         Self::maybe_pause_protocol(slf)
     }
@@ -258,23 +262,15 @@ unsafe extern "C" fn write_method(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls raw methods attached to the interpreter.
-    let py = unsafe { Python::assume_attached() };
-    raw::guard(py, || {
-        // SAFETY: our own arguments, as CPython passed them: `args` holds
-        // `nargs` values then one per name in `kwnames`, live for the call.
-        let bound = unsafe { WRITE.bind(args, nargs, kwnames) }?;
-        // SAFETY: the method descriptor checked that `slf` is a StreamCore;
-        // it and the bound argument are live for the call.
-        let (slf, data) = unsafe {
-            (
-                Borrowed::from_ptr(py, slf).cast_unchecked::<StreamCore>(),
-                Borrowed::from_ptr(py, bound.positional[0]),
-            )
-        };
+    let body = |slf: Borrowed<'_, '_, StreamCore>, bound: Parsed<'_, 1, 0>| {
+        // SAFETY: the bound argument is live for the call.
+        let data = unsafe { Borrowed::from_ptr(slf.py(), bound.positional[0]) };
         StreamCore::write(&slf, &data)?;
-        Ok(py.None().into_ptr())
-    })
+        Ok(slf.py().None().into_ptr())
+    };
+    // SAFETY: CPython calls this raw method of StreamCore with its own
+    // arguments (`raw::with_bound_arguments`' contract).
+    unsafe { raw::with_bound_arguments(&WRITE, slf, args, nargs, kwnames, body) }
 }
 
 impl StreamCore {
@@ -301,9 +297,22 @@ impl StreamCore {
 
 #[pymethods]
 impl StreamCore {
+    /// The loop's writer callback (the writer handle calls `write_ready`
+    /// directly; this is for others).
+    fn _write_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::write_ready(slf)
+    }
+}
+
+impl StreamCore {
+    /// `write_ready` as the writer handle runs it (`NativeCall`).
+    fn write_ready_native(target: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::write_ready(target.cast::<StreamCore>()?)
+    }
+
     /// The loop's writer callback: sends what is pending; once the buffer
     /// is empty, stops watching and finishes a pending close or EOF.
-    fn _write_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
+    fn write_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let resume = {
             let mut st = slf.get().state.lock();
@@ -367,7 +376,10 @@ impl StreamCore {
         }
         Ok(())
     }
+}
 
+#[pymethods]
+impl StreamCore {
     /// Closes the sending side once the buffer is flushed.
     fn write_eof(&self) -> PyResult<()> {
         let mut st = self.state.lock();
