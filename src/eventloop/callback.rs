@@ -40,13 +40,14 @@ pub(crate) struct Callback {
     /// Its positional arguments.
     pub(crate) args: CallArgs,
     /// The same call in Rust, when the loop's own code is the callee (a
-    /// transport's reader): `func` then stays for reprs and `_callback`.
+    /// transport's reader or writer): `func` then stays for reprs and
+    /// `_callback`.
     pub(crate) native: Option<NativeCall>,
 }
 
 /// A callback the loop runs without going through Python's call protocol:
 /// `run(target)`. A transport's reader runs once per read; calling its
-/// bound method instead costs the vectorcall, pyo3's trampoline and the
+/// bound method instead cost the vectorcall, pyo3's trampoline and the
 /// receiver's type check, ~150 instructions.
 pub(crate) struct NativeCall {
     /// The object the callback works on.
