@@ -557,6 +557,28 @@ def test_pause_and_resume_writing_follow_the_water_marks(loop):
     assert len(srv.data) == written
 
 
+def test_reader_and_writer_handles_call_the_transport(loop):
+    # The handles the loop keeps for a transport's fd show the transport's
+    # own bound methods, as asyncio's do (`handle._callback.__self__`).
+    async def main():
+        srv, cli, server = await net.tcp_pair(loop)
+        srv.transport.pause_reading()
+        fd = cli.transport.get_extra_info("socket").fileno()
+        chunk = net.payload(256 * 1024)
+        while cli.transport.get_write_buffer_size() == 0:
+            cli.transport.write(chunk)
+        reader, writer = loop._selector.get_key(fd).data
+        shown = [
+            (h._callback.__self__ is cli.transport, h._callback.__name__, h._args)
+            for h in (reader, writer)
+        ]
+        srv.transport.resume_reading()
+        await net.close_all(cli, srv, server)
+        return shown
+
+    assert run(loop, main()) == [(True, "_read_ready", ()), (True, "_write_ready", ())]
+
+
 def test_pause_writing_with_zero_high_water_mark(loop):
     async def main():
         srv, cli, server = await net.tcp_pair(loop)

@@ -120,23 +120,43 @@ impl StreamCore {
     /// transport is closing (asyncio's `_add_reader` on the transport).
     pub(crate) fn start_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
-        let (fd, event_loop) = {
+        let (fd, event_loop, shown) = {
             let st = slf.get().state.lock();
             if st.closing || st.paused {
                 return Ok(());
             }
             match &st.event_loop {
-                Some(l) => (st.fd, l.clone_ref(py)),
+                Some(l) => (
+                    st.fd,
+                    l.clone_ref(py),
+                    st.outer.as_ref().map(|o| o.clone_ref(py)),
+                ),
                 None => return Ok(()),
             }
         };
-        let callback = slf.getattr(intern!(py, "_read_ready"))?;
+        let callback = Self::shown_callback(slf, shown, intern!(py, "_read_ready"))?;
         let native = NativeCall {
             target: slf.clone().into_any().unbind(),
             run: Self::read_ready_native,
         };
         LoopBase::watch_fd(event_loop.bind(py), fd, Slot::Reader, callback, native)?;
         Ok(())
+    }
+
+    /// What a reader or writer handle shows as its callback (`_callback`,
+    /// reprs): the transport's bound `name`, as on the stock loop, where the
+    /// handle calls it (`<Handle SocketTransport._read_ready()>`); the
+    /// core's own once the transport is gone. The handle runs the core's
+    /// Rust code directly either way (`NativeCall`).
+    pub(crate) fn shown_callback<'py>(
+        slf: &Bound<'py, Self>,
+        outer: Option<Py<PyAny>>,
+        name: &Bound<'py, pyo3::types::PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match outer {
+            Some(outer) => outer.into_bound(slf.py()).getattr(name),
+            None => slf.getattr(name),
+        }
     }
 
     /// `_read_ready` as the reader handle runs it (`NativeCall`).

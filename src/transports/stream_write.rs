@@ -213,7 +213,14 @@ impl StreamCore {
         let event_loop = st.event_loop.as_ref().map(|l| l.bind(py).clone());
         drop(st);
         if let (true, Some(event_loop)) = (start_writing, event_loop) {
-            let callback = slf.getattr(intern!(py, "_write_ready"))?;
+            let outer = slf
+                .get()
+                .state
+                .lock()
+                .outer
+                .as_ref()
+                .map(|o| o.clone_ref(py));
+            let callback = Self::shown_callback(slf, outer, intern!(py, "_write_ready"))?;
             let native = NativeCall {
                 target: slf.clone().into_any().unbind(),
                 run: Self::write_ready_native,
