@@ -559,24 +559,26 @@ def test_pause_and_resume_writing_follow_the_water_marks(loop):
 
 def test_reader_and_writer_handles_call_the_transport(loop):
     # The handles the loop keeps for a transport's fd show the transport's
-    # own bound methods, as asyncio's do (`handle._callback.__self__`).
+    # own bound methods, as asyncio's do (`handle._callback.__self__`). The
+    # writer's name varies: 3.12+ asyncio registers `_write_sendmsg`.
     async def main():
         srv, cli, server = await net.tcp_pair(loop)
         srv.transport.pause_reading()
-        fd = cli.transport.get_extra_info("socket").fileno()
+        t = cli.transport
+        fd = t.get_extra_info("socket").fileno()
         chunk = net.payload(256 * 1024)
         while cli.transport.get_write_buffer_size() == 0:
             cli.transport.write(chunk)
         reader, writer = loop._selector.get_key(fd).data
         shown = [
-            (h._callback.__self__ is cli.transport, h._callback.__name__, h._args)
-            for h in (reader, writer)
+            (h._callback.__self__ is t, h._callback.__name__.startswith(prefix), h._args)
+            for h, prefix in ((reader, "_read_ready"), (writer, "_write_"))
         ]
         srv.transport.resume_reading()
         await net.close_all(cli, srv, server)
         return shown
 
-    assert run(loop, main()) == [(True, "_read_ready", ()), (True, "_write_ready", ())]
+    assert run(loop, main()) == [(True, True, ()), (True, True, ())]
 
 
 def test_pause_writing_with_zero_high_water_mark(loop):
