@@ -61,11 +61,16 @@ start_postgres() {
         --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$base/pg/initdb.log"
     # Durability is pointless for throw-away test data; turning it off keeps
     # the tests fast on a shared, slow disk.
+    # On failure the server's log is shown: stopping deletes it.
     as_postgres "$bin/pg_ctl" -D "$pg_data" -l "$base/pg/server.log" -w -t 60 \
         -o "-p $pg_port -c listen_addresses=127.0.0.1 -k $pg_sock" \
         -o "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
         -o "-c ssl=on -c ssl_cert_file=$base/pg/server.crt -c ssl_key_file=$base/pg/server.key" \
-        start >/dev/null
+        start >/dev/null || {
+        log "PostgreSQL did not start; its log:"
+        cat "$base/pg/server.log" >&2 || true
+        return 1
+    }
     as_postgres psql -q -h "$pg_sock" -p "$pg_port" -U postgres -d postgres \
         -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE ROLE ferroloop LOGIN PASSWORD 'ferroloop';
