@@ -18,6 +18,7 @@
 //! positional argument: 'callback'`, ...).
 
 use super::callback::CallArgs;
+use super::raw_args::LOOP_OWNER;
 use super::{raw, LoopBase};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -196,7 +197,7 @@ unsafe fn schedule(
 
 /// asyncio's TypeError for a wrong call, worded as for its Python method.
 fn bad_call(method: Method, problem: &str) -> PyErr {
-    PyTypeError::new_err(format!("BaseEventLoop.{}() {problem}", method.name()))
+    PyTypeError::new_err(format!("{LOOP_OWNER}.{}() {problem}", method.name()))
 }
 
 /// True if the keyword name `name` (a str) is `expected`.

@@ -54,8 +54,11 @@ pub(crate) struct NativeCall {
     pub(crate) target: Py<PyAny>,
     /// What the call does; exceptions are the callback's, as if `func()`
     /// had raised them.
-    pub(crate) run: for<'py> fn(&Bound<'py, PyAny>) -> PyResult<()>,
+    pub(crate) run: NativeFn,
 }
+
+/// The Rust function of a `NativeCall`, given its target.
+pub(crate) type NativeFn = for<'py> fn(&Bound<'py, PyAny>) -> PyResult<()>;
 
 impl Callback {
     /// Drops the callable and its arguments as Bound values (a Py drop

@@ -26,7 +26,7 @@
 
 mod call_soon;
 mod callback;
-pub(crate) use callback::NativeCall;
+pub(crate) use callback::{NativeCall, NativeFn};
 mod fd_watchers;
 pub mod handle;
 mod lifecycle;
@@ -320,6 +320,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let ty = m.py().get_type::<LoopBase>();
     call_soon::install(&ty)?;
     scheduling::install(&ty)?;
+    timers::install(&ty)?;
     tasks::install(&ty)?;
     lifecycle::install(&ty)?;
     m.add_class::<Handle>()?;

@@ -118,11 +118,9 @@ impl LoopBase {
 
 /// Adds the raw methods of this module (see `raw.rs`): `create_future`
 /// (every `await` on a loop-made future starts there, and pyo3's trampoline
-/// was a fifth of the loop's own part of it), `time`, raw for asyncio's
-/// wording of a wrong call, and `call_at`
-/// and `call_later` (`timers.rs`).
+/// was a fifth of the loop's own part of it), and `time`, raw for asyncio's
+/// wording of a wrong call.
 pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
-    super::timers::install(ty)?;
     raw::add_fastcall_methods(
         ty,
         &[

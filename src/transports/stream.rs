@@ -13,7 +13,7 @@ use super::is_exit;
 use super::recv::{offer_spare, recv_into, recv_reusing, Received};
 use crate::core::write_buffer::WriteBuffer;
 use crate::errors::os_error;
-use crate::eventloop::{LoopBase, NativeCall, Slot};
+use crate::eventloop::{LoopBase, NativeCall, NativeFn, Slot};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -134,29 +134,37 @@ impl StreamCore {
                 None => return Ok(()),
             }
         };
-        let callback = Self::shown_callback(slf, shown, intern!(py, "_read_ready"))?;
-        let native = NativeCall {
-            target: slf.clone().into_any().unbind(),
-            run: Self::read_ready_native,
-        };
-        LoopBase::watch_fd(event_loop.bind(py), fd, Slot::Reader, callback, native)?;
-        Ok(())
+        Self::watch(slf, event_loop.bind(py), fd, Slot::Reader, shown)
     }
 
-    /// What a reader or writer handle shows as its callback (`_callback`,
-    /// reprs): the transport's bound `name`, as on the stock loop, where the
-    /// handle calls it (`<Handle SocketTransport._read_ready()>`); the
-    /// core's own once the transport is gone. The handle runs the core's
-    /// Rust code directly either way (`NativeCall`).
-    pub(crate) fn shown_callback<'py>(
-        slf: &Bound<'py, Self>,
+    /// Installs the loop's reader or writer handle for this transport. It
+    /// shows (`_callback`, reprs) the transport's bound `_read_ready` or
+    /// `_write_ready`, as on the stock loop, where the handle calls it
+    /// (`<Handle SocketTransport._read_ready()>`), or the core's own once
+    /// the transport is gone (`outer` None); it runs the core's Rust code
+    /// directly either way (`NativeCall`).
+    pub(crate) fn watch(
+        slf: &Bound<'_, Self>,
+        event_loop: &Bound<'_, LoopBase>,
+        fd: i32,
+        slot: Slot,
         outer: Option<Py<PyAny>>,
-        name: &Bound<'py, pyo3::types::PyString>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        match outer {
-            Some(outer) => outer.into_bound(slf.py()).getattr(name),
-            None => slf.getattr(name),
-        }
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let (name, run): (_, NativeFn) = match slot {
+            Slot::Reader => (intern!(py, "_read_ready"), Self::read_ready_native),
+            Slot::Writer => (intern!(py, "_write_ready"), Self::write_ready_native),
+        };
+        let callback = match outer {
+            Some(outer) => outer.into_bound(py).getattr(name)?,
+            None => slf.getattr(name)?,
+        };
+        let native = NativeCall {
+            target: slf.clone().into_any().unbind(),
+            run,
+        };
+        LoopBase::watch_fd(event_loop, fd, slot, callback, native)?;
+        Ok(())
     }
 
     /// `_read_ready` as the reader handle runs it (`NativeCall`).

@@ -14,7 +14,7 @@ use crate::core::sys::check;
 use crate::errors::os_error;
 use crate::eventloop::raw;
 use crate::eventloop::raw_args::{Param, Parsed, Signature};
-use crate::eventloop::{LoopBase, NativeCall, Slot};
+use crate::eventloop::{LoopBase, Slot};
 use parking_lot::MutexGuard;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::ffi;
@@ -209,23 +209,18 @@ impl StreamCore {
         }
         st.buffer.push(pending);
         let fd = st.fd;
-        // A Bound, for `write_method`'s sake (see there).
-        let event_loop = st.event_loop.as_ref().map(|l| l.bind(py).clone());
+        // A Bound, for `write_method`'s sake (see there); the transport is
+        // moved into the handle's callback, never dropped as a Py here.
+        let watch = match (start_writing, &st.event_loop) {
+            (true, Some(l)) => Some((
+                l.bind(py).clone(),
+                st.outer.as_ref().map(|o| o.clone_ref(py)),
+            )),
+            _ => None,
+        };
         drop(st);
-        if let (true, Some(event_loop)) = (start_writing, event_loop) {
-            let outer = slf
-                .get()
-                .state
-                .lock()
-                .outer
-                .as_ref()
-                .map(|o| o.clone_ref(py));
-            let callback = Self::shown_callback(slf, outer, intern!(py, "_write_ready"))?;
-            let native = NativeCall {
-                target: slf.clone().into_any().unbind(),
-                run: Self::write_ready_native,
-            };
-            LoopBase::watch_fd(&event_loop, fd, Slot::Writer, callback, native)?;
+        if let Some((event_loop, outer)) = watch {
+            Self::watch(slf, &event_loop, fd, Slot::Writer, outer)?;
         }
         Self::maybe_pause_protocol(slf)
     }
@@ -313,7 +308,7 @@ impl StreamCore {
 
 impl StreamCore {
     /// `write_ready` as the writer handle runs it (`NativeCall`).
-    fn write_ready_native(target: &Bound<'_, PyAny>) -> PyResult<()> {
+    pub(super) fn write_ready_native(target: &Bound<'_, PyAny>) -> PyResult<()> {
         Self::write_ready(target.cast::<StreamCore>()?)
     }
 
