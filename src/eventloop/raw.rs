@@ -122,15 +122,33 @@ pub(crate) unsafe fn without_arguments(
     kwnames: *mut ffi::PyObject,
     body: impl for<'py> FnOnce(Python<'py>, Borrowed<'py, 'py, LoopBase>) -> *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { without_arguments_of(LOOP_OWNER, name, slf, nargs, kwnames, body) }
+}
+
+/// `without_arguments` for a raw method of any class `T`, whose stock
+/// counterpart is `owner.name` (what a wrong call's TypeError names).
+///
+/// # Safety
+/// As for `without_arguments`, with `T` in place of `LoopBase`.
+#[inline(always)]
+pub(crate) unsafe fn without_arguments_of<T: PyClass>(
+    owner: &'static str,
+    name: &'static str,
+    slf: *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+    body: impl for<'py> FnOnce(Python<'py>, Borrowed<'py, 'py, T>) -> *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
     // SAFETY: attached (this function's contract).
     let py = unsafe { Python::assume_attached() };
     // SAFETY: forwarded from this function's contract.
-    if !unsafe { no_arguments(LOOP_OWNER, name, nargs, kwnames) } {
+    if !unsafe { no_arguments(owner, name, nargs, kwnames) } {
         return ptr::null_mut();
     }
-    // SAFETY: `slf` is a live LoopBase instance borrowed for the call.
+    // SAFETY: `slf` is a live instance of `T` borrowed for the call.
     body(py, unsafe {
-        Borrowed::from_ptr(py, slf).cast_unchecked::<LoopBase>()
+        Borrowed::from_ptr(py, slf).cast_unchecked::<T>()
     })
 }
 
@@ -181,7 +199,7 @@ pub(crate) unsafe fn with_bound_arguments<T: PyClass, const P: usize, const K: u
 /// `kwnames` is NULL or a tuple of str (the vectorcall protocol), and the
 /// interpreter is attached.
 #[inline(always)]
-pub(crate) unsafe fn no_arguments(
+unsafe fn no_arguments(
     owner: &'static str,
     name: &'static str,
     nargs: ffi::Py_ssize_t,

@@ -242,15 +242,20 @@ unsafe extern "C" fn is_closing(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls raw methods attached to the interpreter, with
-    // `kwnames` NULL or a tuple of str.
-    if !unsafe { raw::no_arguments("_SelectorTransport", "is_closing", nargs, kwnames) } {
-        return std::ptr::null_mut();
+    let body = |py: Python<'_>, core: Borrowed<'_, '_, StreamCore>| {
+        let closing = core.get().state.lock().closing;
+        PyBool::new(py, closing).to_owned().into_any().into_ptr()
+    };
+    // SAFETY: CPython calls this raw method of StreamCore with its own
+    // arguments (`raw::without_arguments_of`' contract).
+    unsafe {
+        raw::without_arguments_of(
+            "_SelectorTransport",
+            "is_closing",
+            slf,
+            nargs,
+            kwnames,
+            body,
+        )
     }
-    // SAFETY: attached (as above); the method descriptor checked that `slf`
-    // is a live StreamCore, borrowed for the call.
-    let py = unsafe { Python::assume_attached() };
-    let core = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<StreamCore>() };
-    let closing = core.get().state.lock().closing;
-    PyBool::new(py, closing).to_owned().into_any().into_ptr()
 }
