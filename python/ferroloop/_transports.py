@@ -5,9 +5,9 @@ Why two objects: ``asyncio.BaseTransport`` has ``__slots__``, and CPython
 cannot lay out a class that derives from it and from a Rust class too. So
 the transport users see is this Python class, and it owns a ``StreamCore``.
 The loop's reader and writer handles call the core directly, and ``write``
-and ``is_closing`` are the core's own bound methods stored in slots, so the
-per-message calls never run a Python frame. Everything here runs once per
-connection or on rare paths.
+and ``is_closing`` are Rust methods of this class that reach the core
+through its ``_core`` slot, so the per-message calls never run a Python
+frame. Everything here runs once per connection or on rare paths.
 """
 
 import inspect
@@ -16,7 +16,7 @@ import warnings
 from asyncio import base_events, constants, futures, transports, trsock
 from asyncio.log import logger
 
-from ._ferroloop import StreamCore
+from ._ferroloop import StreamCore, _install_transport_methods
 
 # 3.13's Server tracks its transports (for close_clients); before, it counts.
 _SERVER_TRACKS_TRANSPORTS = "transport" in inspect.signature(base_events.Server._attach).parameters
@@ -49,8 +49,7 @@ class SocketTransport(transports._FlowControlMixin):
     mixin's slots.
     """
 
-    # `write` and `is_closing` hold the core's bound methods (see above).
-    __slots__ = ("_core", "_server", "write", "is_closing", "__weakref__", "__dict__")
+    __slots__ = ("_core", "_server", "__weakref__", "__dict__")
 
     max_size = 256 * 1024  # bytes asked of recv() per read, as asyncio
     _start_tls_compatible = True
@@ -70,8 +69,6 @@ class SocketTransport(transports._FlowControlMixin):
                 self._extra["peername"] = None
         core = StreamCore(loop, self, sock, protocol)
         self._core = core
-        self.write = core.write
-        self.is_closing = core.is_closing
         self._server = server
         if server is not None:
             _attach_to_server(server, self)
@@ -250,3 +247,7 @@ class SocketTransport(transports._FlowControlMixin):
     _eof = property(lambda self: self._core._eof)
     _protocol_paused = property(lambda self: self._core._protocol_paused)
     _empty_waiter = property(lambda self: self._core._empty_waiter)
+
+
+# `write(data)` and `is_closing()`, in Rust (src/transports/transport_methods.rs).
+_install_transport_methods(SocketTransport)

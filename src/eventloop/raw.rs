@@ -15,7 +15,6 @@ use pyo3::ffi;
 use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
-use pyo3::PyClass;
 use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -132,7 +131,7 @@ pub(crate) unsafe fn without_arguments(
 /// # Safety
 /// As for `without_arguments`, with `T` in place of `LoopBase`.
 #[inline(always)]
-pub(crate) unsafe fn without_arguments_of<T: PyClass>(
+pub(crate) unsafe fn without_arguments_of<T>(
     owner: &'static str,
     name: &'static str,
     slf: *mut ffi::PyObject,
@@ -165,7 +164,7 @@ pub(crate) unsafe fn without_arguments_of<T: PyClass>(
 /// `args` holding `nargs` values then one per name in `kwnames` (NULL or a
 /// tuple of str), all borrowed for the call.
 #[inline(always)]
-pub(crate) unsafe fn with_bound_arguments<T: PyClass, const P: usize, const K: usize>(
+pub(crate) unsafe fn with_bound_arguments<T, const P: usize, const K: usize>(
     signature: &Signature<P, K>,
     slf: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,

@@ -4,6 +4,8 @@
 //!   transport (the Python half, `ferroloop._transports.SocketTransport`,
 //!   is the `asyncio.Transport` users see); the read path.
 //! - `stream_write.rs`: `write` and flow control.
+//! - `transport_methods.rs`: `write` and `is_closing` of the Python class,
+//!   reaching the core through its `_core` slot.
 //! - `stream_state.rs`: closing, pausing, and the GC hooks.
 //! - `buffer.rs`: borrowing the bytes of any bytes-like object.
 //! - `recv.rs`: non-blocking reads shared by the transport and `sock_ops`
@@ -24,15 +26,17 @@ mod spare_bytes;
 mod stream;
 mod stream_state;
 mod stream_write;
+mod transport_methods;
 
 use pyo3::prelude::*;
 
 /// Registers the transport classes on the extension module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::StreamCore>()?;
-    let core_type = m.py().get_type::<stream::StreamCore>();
-    stream_write::install(&core_type)?;
-    stream_state::install(&core_type)?;
+    m.add_function(wrap_pyfunction!(
+        transport_methods::_install_transport_methods,
+        m
+    )?)?;
     m.add_class::<sock_wait::SockWait>()?;
     sock_ops::register(m)?;
     Ok(())

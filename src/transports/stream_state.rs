@@ -2,11 +2,9 @@
 //! and the hand-over of the socket when the connection is lost.
 
 use super::stream::StreamCore;
-use crate::eventloop::raw;
 use crate::eventloop::{LoopBase, Slot};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyType};
-use pyo3::{ffi, intern};
 
 impl StreamCore {
     /// `close()`: stop reading; once the buffer is flushed (now, if it is
@@ -217,45 +215,5 @@ impl StreamCore {
             Some(w) => (w.reader.is_some(), w.writer.is_some()),
             None => (false, false),
         }
-    }
-}
-
-/// Adds `is_closing` to the `StreamCore` class as a raw method (`raw.rs`):
-/// `StreamWriter.drain()` calls it on every write, and pyo3's trampoline
-/// costs more than the method. A wrong call raises the stock transport's
-/// TypeError.
-pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
-    raw::add_fastcall_methods(
-        ty,
-        &[(
-            c"is_closing",
-            is_closing,
-            c"is_closing($self, /)\n--\n\nTrue once closing started.",
-        )],
-    )
-}
-
-/// True once closing started (vectorcall convention; no `Py` is dropped).
-unsafe extern "C" fn is_closing(
-    slf: *mut ffi::PyObject,
-    _args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    let body = |py: Python<'_>, core: Borrowed<'_, '_, StreamCore>| {
-        let closing = core.get().state.lock().closing;
-        PyBool::new(py, closing).to_owned().into_any().into_ptr()
-    };
-    // SAFETY: CPython calls this raw method of StreamCore with its own
-    // arguments (`raw::without_arguments_of`' contract).
-    unsafe {
-        raw::without_arguments_of(
-            "_SelectorTransport",
-            "is_closing",
-            slf,
-            nargs,
-            kwnames,
-            body,
-        )
     }
 }

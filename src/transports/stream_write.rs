@@ -12,15 +12,12 @@ use super::recv::would_block;
 use super::stream::{Parts, StreamCore, StreamState};
 use crate::core::sys::check;
 use crate::errors::os_error;
-use crate::eventloop::raw;
-use crate::eventloop::raw_args::{Param, Parsed, Signature};
 use crate::eventloop::{LoopBase, Slot};
 use parking_lot::MutexGuard;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
-use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView, PyType};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
 
 /// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`: writes after the
 /// connection was lost are ignored, with a warning from this many on.
@@ -226,59 +223,10 @@ impl StreamCore {
     }
 }
 
-/// asyncio's `_SelectorSocketTransport.write(self, data)`.
-static WRITE: Signature<1, 0> = Signature {
-    owner: "_SelectorSocketTransport",
-    method: "write",
-    positional: [Param::new(c"data")],
-    var_args: false,
-    keyword_only: [],
-};
-
-/// Adds `write` to the `StreamCore` class as a raw method (`raw.rs`):
-/// protocols call it once per message, and pyo3's trampoline and argument
-/// extraction cost ~100 instructions per call. A wrong call raises the
-/// stock transport's TypeError.
-pub(crate) fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
-    raw::add_fastcall_methods(
-        ty,
-        &[(
-            c"write",
-            write_method,
-            c"write($self, data)\n--\n\n\
-              Sends `data` now if nothing is pending, else buffers it.",
-        )],
-    )
-}
-
-/// The `write` method (vectorcall convention).
-///
-/// It runs outside pyo3's trampolines, so a `Py` dropped here while pyo3
-/// has not marked the thread attached would be queued for later instead of
-/// released: the paths below hold `Bound` values (the usual caller, a
-/// protocol callback the loop runs, is inside the loop's own trampoline
-/// anyway).
-unsafe extern "C" fn write_method(
-    slf: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    let body = |slf: Borrowed<'_, '_, StreamCore>, bound: Parsed<'_, 1, 0>| {
-        // SAFETY: the bound argument is live for the call.
-        let data = unsafe { Borrowed::from_ptr(slf.py(), bound.positional[0]) };
-        StreamCore::write(&slf, &data)?;
-        Ok(slf.py().None().into_ptr())
-    };
-    // SAFETY: CPython calls this raw method of StreamCore with its own
-    // arguments (`raw::with_bound_arguments`' contract).
-    unsafe { raw::with_bound_arguments(&WRITE, slf, args, nargs, kwnames, body) }
-}
-
 impl StreamCore {
     /// Sends `data` now if nothing is pending, buffers what the kernel did
     /// not take, and pauses the protocol past the high-water mark.
-    fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+    pub(super) fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         check_bytes_like(data)?;
         if let Ok(b) = data.cast::<PyBytes>() {
             // `bytes`, what protocols nearly always write: the checks and

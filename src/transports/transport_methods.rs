@@ -1,0 +1,173 @@
+//! `write` and `is_closing` of the Python `SocketTransport` class
+//! (`ferroloop/_transports.py`): raw methods (`eventloop/raw.rs`) that
+//! reach the transport's `StreamCore` through its `_core` slot.
+//!
+//! Why raw methods of the transport class: protocols call
+//! `transport.write(data)` once per message, and `StreamWriter.drain()`
+//! calls `transport.is_closing()` on every write, so neither may run a
+//! Python frame or pyo3's trampoline. They used to be the core's bound
+//! methods stored in two slots of every transport: 160 bytes per
+//! connection, which a method of the class does not need.
+//!
+//! The slot is read with `PyMember_GetOne`, CPython's own accessor for
+//! `__slots__` (a strong reference, taken safely on free-threaded builds
+//! too); its offset is read once, from the slot's descriptor, when the
+//! methods are installed.
+
+use super::stream::StreamCore;
+use crate::eventloop::raw;
+use crate::eventloop::raw_args::{Param, Parsed, Signature};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyType};
+use pyo3::{ffi, intern};
+use std::ptr;
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+/// Where the `_core` slot sits in a `SocketTransport` (0: not installed).
+/// The same for every subclass, and for the class of every interpreter
+/// (each defines it from the same source, so `install` checks that).
+static CORE_SLOT_OFFSET: AtomicIsize = AtomicIsize::new(0);
+
+/// Adds `write` and `is_closing` to `cls`, the `SocketTransport` class,
+/// whose `_core` slot holds the `StreamCore`.
+#[pyfunction]
+pub(super) fn _install_transport_methods(cls: &Bound<'_, PyType>) -> PyResult<()> {
+    let offset = core_slot_offset(cls)?;
+    let previous = CORE_SLOT_OFFSET.swap(offset, Ordering::Relaxed);
+    if previous != 0 && previous != offset {
+        return Err(PyRuntimeError::new_err(
+            "SocketTransport's _core slot moved between interpreters",
+        ));
+    }
+    raw::add_fastcall_methods(
+        cls,
+        &[
+            (
+                c"write",
+                write,
+                c"write($self, data)\n--\n\n\
+                  Sends `data` now if nothing is pending, else buffers it.",
+            ),
+            (
+                c"is_closing",
+                is_closing,
+                c"is_closing($self, /)\n--\n\nTrue once closing started.",
+            ),
+        ],
+    )
+}
+
+/// The offset of `cls`'s own `_core` slot, from its member descriptor.
+fn core_slot_offset(cls: &Bound<'_, PyType>) -> PyResult<isize> {
+    let py = cls.py();
+    let descr = cls
+        .getattr(intern!(py, "__dict__"))?
+        .get_item(intern!(py, "_core"))?;
+    // Taking the address of the static type object reads nothing.
+    let member_type = ptr::addr_of_mut!(ffi::PyMemberDescr_Type);
+    if descr.get_type().as_type_ptr() != member_type {
+        return Err(PyTypeError::new_err("_core must be a slot of the class"));
+    }
+    // SAFETY: `descr` is a member descriptor (checked above), so it has
+    // that layout, and its `d_member` lives as long as the class.
+    let member = unsafe { &*(*descr.as_ptr().cast::<ffi::PyMemberDescrObject>()).d_member };
+    if member.type_code != ffi::Py_T_OBJECT_EX || member.offset <= 0 {
+        return Err(PyTypeError::new_err("_core must be an object slot"));
+    }
+    Ok(member.offset)
+}
+
+/// The `StreamCore` in `transport`'s `_core` slot. Raises AttributeError
+/// if the slot is empty (the transport's `__init__` did not run), as
+/// reading `transport._core` would.
+///
+/// # Safety
+/// `transport` is a live instance of the class `install` saw (the method
+/// descriptors check that before calling), and the interpreter is attached.
+unsafe fn core_of<'py>(
+    py: Python<'py>,
+    transport: *mut ffi::PyObject,
+) -> PyResult<Bound<'py, StreamCore>> {
+    let mut slot = ffi::PyMemberDef {
+        name: c"_core".as_ptr(),
+        type_code: ffi::Py_T_OBJECT_EX,
+        offset: CORE_SLOT_OFFSET.load(Ordering::Relaxed),
+        flags: 0,
+        doc: ptr::null(),
+    };
+    // SAFETY: `slot` describes the `_core` slot of `transport`'s class
+    // (this function's contract), at an offset inside the object; the call
+    // returns a new reference or NULL with an exception set.
+    let core = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyMember_GetOne(transport.cast(), &mut slot))
+    }?;
+    Ok(core.cast_into::<StreamCore>()?)
+}
+
+/// asyncio's `_SelectorSocketTransport.write(self, data)`.
+static WRITE: Signature<1, 0> = Signature {
+    owner: "_SelectorSocketTransport",
+    method: "write",
+    positional: [Param::new(c"data")],
+    var_args: false,
+    keyword_only: [],
+};
+
+/// `SocketTransport.write(data)` (vectorcall convention). A wrong call
+/// raises the stock transport's TypeError.
+///
+/// It runs outside pyo3's trampolines, so a `Py` dropped here while pyo3
+/// has not marked the thread attached would be queued for later instead of
+/// released: the paths below hold `Bound` values (the usual caller, a
+/// protocol callback the loop runs, is inside the loop's own trampoline
+/// anyway).
+unsafe extern "C" fn write(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let body = |slf: Borrowed<'_, '_, PyAny>, bound: Parsed<'_, 1, 0>| {
+        let py = slf.py();
+        // SAFETY: CPython calls this method with an instance of its class.
+        let core = unsafe { core_of(py, slf.as_ptr()) }?;
+        // SAFETY: the bound argument is live for the call.
+        let data = unsafe { Borrowed::from_ptr(py, bound.positional[0]) };
+        StreamCore::write(&core, &data)?;
+        Ok(py.None().into_ptr())
+    };
+    // SAFETY: CPython calls this raw method with its own arguments
+    // (`raw::with_bound_arguments`' contract; the receiver is any object).
+    unsafe { raw::with_bound_arguments(&WRITE, slf, args, nargs, kwnames, body) }
+}
+
+/// `SocketTransport.is_closing()`: true once closing started (vectorcall
+/// convention; no `Py` is dropped).
+unsafe extern "C" fn is_closing(
+    slf: *mut ffi::PyObject,
+    _args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let body = |py: Python<'_>, transport: Borrowed<'_, '_, PyAny>| {
+        raw::guard(py, || {
+            // SAFETY: CPython calls this method with an instance of its class.
+            let core = unsafe { core_of(py, transport.as_ptr()) }?;
+            let closing = core.get().state.lock().closing;
+            Ok(PyBool::new(py, closing).to_owned().into_any().into_ptr())
+        })
+    };
+    // SAFETY: CPython calls this raw method with its own arguments
+    // (`raw::without_arguments_of`' contract; the receiver is any object).
+    unsafe {
+        raw::without_arguments_of(
+            "_SelectorTransport",
+            "is_closing",
+            slf,
+            nargs,
+            kwnames,
+            body,
+        )
+    }
+}
