@@ -158,27 +158,41 @@ def medians(samples, max_others):
     return out
 
 
+def paired_ratios(samples, max_others):
+    """(api, size) -> ferroloop/uvloop requests/s per round
+    (`quiet.per_round_ratio`)."""
+    return {(api, size): quiet.per_round_ratio(runs, samples.get(f"{api}/uvloop", {}).get(size),
+                                               max_others)
+            for name, per_size in samples.items()
+            for api, _, loop in [name.partition("/")] if loop == "ferroloop"
+            for size, runs in per_size.items()}
+
+
 def size_label(size):
     return f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} B"
 
 
-def print_tables(med, apis, sizes):
+def print_tables(med, paired, apis, sizes):
     def get(name, size, metric):
         m = med.get(name, {}).get(size)
         return m[metric] if m else None
 
     print("Requests/s (median) and ratios; target = issue 3's ferroloop/uvloop goal:\n")
     print("| server | size | asyncio | uvloop | ferroloop | Rust (ceiling) "
-          "| ferroloop/uvloop | target | ferroloop/asyncio | uvloop/asyncio |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+          "| ferroloop/uvloop | per round | target | ferroloop/asyncio | uvloop/asyncio |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for api in apis:
         for size in sizes:
             names = [f"{api}/{loop}" for loop in LOOP_NAMES] + [NATIVE]
             a, u, f, r = (get(n, size, "requests_per_s") for n in names)
             cells = [num(x, ",.0f") + ("†" if get(n, size, "disturbed") else "")
                      for x, n in zip((a, u, f, r), names)]
+            per_round = paired.get((api, size))
             print(f"| {api} | {size_label(size)} | {' | '.join(cells)} | {ratio(f, u)} "
+                  f"| {num(per_round, '.2f') + 'x' if per_round else '-'} "
                   f"| {target(SPEED_TARGETS.get((api, size)))} | {ratio(f, a)} | {ratio(u, a)} |")
+    print("\nper round: the median over rounds of ferroloop/uvloop measured in the same "
+          "round (see quiet.per_round_ratio).")
 
     print("\nServer CPU time per request, µs (median; user = the loop's own work, "
           "system = the kernel's):\n")
@@ -245,8 +259,9 @@ def main():
         for server in servers.values():
             server.stop()
     med = medians(samples, args.max_others)
+    paired = paired_ratios(samples, args.max_others)
     print(flush=True)
-    print_tables(med, args.apis, args.sizes)
+    print_tables(med, paired, args.apis, args.sizes)
     busy = [f"{n} {size_label(s)} ({m['loadgen_cpu_share']:.0%})" for n, per in med.items()
             for s, m in per.items() if m and m["loadgen_cpu_share"] > 0.8]
     if busy:
@@ -265,7 +280,9 @@ def main():
                       max_others=args.max_others, retries=args.retries, patience=args.patience,
                       duration_s=args.duration, warmup_s=args.warmup, sizes=args.sizes,
                       apis=args.apis, server_cpu=SERVER_CPU, client_cpu=CLIENT_CPU,
-                      samples=samples, medians=med, errors=errors)
+                      samples=samples, medians=med, errors=errors,
+                      per_round_ferroloop_over_uvloop={f"{api}@{size}": r for (api, size), r
+                                                       in paired.items()})
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=2)
         print(f"\nwrote {args.json}")

@@ -190,21 +190,25 @@ def medians(samples, max_others):
     return out
 
 
-def print_tables(med, kinds):
+def print_tables(med, paired, kinds):
     def get(name, metric):
         return med[name][metric] if med.get(name) else None
 
     print("Requests/s (median) and ratios; target = issue 3's ferroloop/uvloop goal:\n")
-    print("| server | asyncio | uvloop | ferroloop | ferroloop/uvloop | target "
+    print("| server | asyncio | uvloop | ferroloop | ferroloop/uvloop | per round | target "
           "| ferroloop/asyncio | uvloop/asyncio |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     for kind in kinds:
         names = [f"{kind}/{loop}" for loop in LOOP_NAMES]
         a, u, f = (get(n, "requests_per_s") for n in names)
         cells = [num(x, ",.0f") + ("†" if get(n, "disturbed") else "")
                  for x, n in zip((a, u, f), names)]
-        print(f"| {kind} | {' | '.join(cells)} | {ratio(f, u)} | {target(TARGETS[kind])} "
+        per_round = paired.get(kind)
+        print(f"| {kind} | {' | '.join(cells)} | {ratio(f, u)} "
+              f"| {num(per_round, '.2f') + 'x' if per_round else '-'} | {target(TARGETS[kind])} "
               f"| {ratio(f, a)} | {ratio(u, a)} |")
+    print("\nper round: the median over rounds of ferroloop/uvloop measured in the same "
+          "round (see quiet.per_round_ratio).")
 
     print("\nServer CPU time per request, µs (median), and latency (median of the runs' "
           "percentiles, µs):\n")
@@ -266,7 +270,10 @@ def main():
             server.stop()
     med = medians(samples, args.max_others)
     print(flush=True)
-    print_tables(med, args.servers)
+    paired = {kind: quiet.per_round_ratio(samples.get(f"{kind}/ferroloop"),
+                                          samples.get(f"{kind}/uvloop"), args.max_others)
+              for kind in args.servers}
+    print_tables(med, paired, args.servers)
     if any(m and m["disturbed"] for m in med.values()):
         print("\n" + quiet.DISTURBED_NOTE)
     print("\n" + interference_note([r for runs in samples.values() for r in runs])
@@ -279,7 +286,8 @@ def main():
                       max_others=args.max_others, retries=args.retries, patience=args.patience,
                       duration_s=args.duration, warmup_s=args.warmup,
                       server_cpu=SERVER_CPU, client_cpu=CLIENT_CPU,
-                      samples=samples, medians=med, errors=errors)
+                      samples=samples, medians=med, errors=errors,
+                      per_round_ferroloop_over_uvloop=paired)
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=2)
         print(f"\nwrote {args.json}")

@@ -11,6 +11,7 @@ budget (`patience`), so a machine that never goes quiet costs at most
 that much extra time and the run still ends.
 """
 
+import statistics
 import time
 
 from procstat import machine_cpu
@@ -93,6 +94,24 @@ def calm_samples(runs, max_others):
     """
     calm = [r for r in runs if r["others_cpus"] <= max_others]
     return (calm, False) if calm else (list(runs), True)
+
+
+def per_round_ratio(runs, base_runs, max_others, metric="requests_per_s"):
+    """The median over rounds of `runs[i][metric] / base_runs[i][metric]`
+    (None if there is no round with both), leaving out the rounds where
+    either competed with other processes when others did not.
+
+    Why beside the ratio of the medians: the machine drifts between speeds
+    over minutes (one server's requests/s can move by 30% from one round
+    to the next), while within a round the two servers run back to back,
+    so their ratio compares like with like.
+    """
+    pairs = list(zip(runs or [], base_runs or []))
+    calm = [(r, b) for r, b in pairs if max(r["others_cpus"], b["others_cpus"]) <= max_others]
+    pairs = calm or pairs
+    if not pairs:
+        return None
+    return statistics.median(r[metric] / b[metric] for r, b in pairs)
 
 
 DISTURBED_NOTE = ("† every sample of this cell competed with other processes (more than "
