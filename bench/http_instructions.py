@@ -4,6 +4,7 @@
                                       [--loops ferroloop,uvloop] [--n N] [--pause S]
                                       [--split] [--callgrind-out PATTERN]
     python bench/http_instructions.py --python-calls [--servers ...] [--loops ...]
+    python bench/http_instructions.py --new-connections ...
 
 The HTTP sibling of bench/echo_instructions.py, same method (bench/cgrun.py):
 the server (the httptools protocol server, or uvicorn with --http httptools
@@ -17,6 +18,11 @@ run (a few hundred instructions per request at the default pause).
 the part every loop pays (bench/cgsplit.py explains how), and prints
 total / (total - own): how much faster a loop with zero own cost would run
 the server, were requests/s proportional to user-space instructions.
+
+`--new-connections` sends every request on a connection of its own
+(`Connection: close`: the server closes it after answering), so a request
+also costs an accept, a transport and a close: the workload of clients that
+do not keep connections alive.
 
 `--python-calls` runs the servers without callgrind under `sys.setprofile`
 and prints the Python functions called per request (n vs 2n, as above),
@@ -37,6 +43,7 @@ import cgrun
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVERS = os.path.join(HERE, "servers")
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+CLOSE_REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
 
 
 async def serve_httptools(args, stop):
@@ -133,7 +140,7 @@ def recv(sock):
     return data
 
 
-def make_driver(pause):
+def make_driver(pause, new_connections=False):
     def drive(port, n):
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -142,10 +149,18 @@ def make_driver(pause):
                 time.sleep(pause)
                 sock.sendall(REQUEST)
                 left = read_response(sock, left)
-    return drive
+
+    def drive_new_connections(port, n):
+        for _ in range(n):
+            time.sleep(pause)
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(CLOSE_REQUEST)
+                if read_response(sock, b"") or sock.recv(1):
+                    raise RuntimeError("the server did not close the connection")
+    return drive_new_connections if new_connections else drive
 
 
-def python_calls(kind, loop_name, n, pause):
+def python_calls(kind, loop_name, n, pause, new_connections):
     """Python functions called per request: {name: calls per request}."""
     import subprocess
 
@@ -155,7 +170,7 @@ def python_calls(kind, loop_name, n, pause):
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONHASHSEED": "0"})
         try:
-            make_driver(pause)(int(proc.stdout.readline()), count)
+            make_driver(pause, new_connections)(int(proc.stdout.readline()), count)
         finally:
             proc.stdin.close()
             err = proc.stderr.read()
@@ -176,6 +191,8 @@ def main():
     parser.add_argument("--servers", default="httptools,uvicorn")
     parser.add_argument("--loops", default="ferroloop")
     cgrun.add_arguments(parser, "/tmp/cg.%%s.%%l.%%n (%%s server, %%l loop, %%n requests)")
+    parser.add_argument("--new-connections", action="store_true",
+                        help="one connection per request (Connection: close)")
     parser.add_argument("--python-calls", action="store_true",
                         help="list the Python functions called per request instead")
     parser.add_argument("--profile-calls", action="store_true", help=argparse.SUPPRESS)
@@ -188,12 +205,13 @@ def main():
         for kind in args.servers.split(","):
             for loop_name in loops:
                 print(f"## {kind} on {loop_name}: Python calls per request")
-                calls = python_calls(kind, loop_name, args.n, args.pause)
+                calls = python_calls(kind, loop_name, args.n, args.pause,
+                                     args.new_connections)
                 for name, per in sorted(calls.items(), key=lambda item: -item[1]):
                     print(f"{per:6.2f} {name}")
         return
-    print(f"server instructions per HTTP request ({sys.version.split()[0]}, n={args.n}); "
-          "lower is better")
+    print(f"server instructions per HTTP request ({sys.version.split()[0]}, n={args.n}"
+          + (", a new connection each" if args.new_connections else "") + "); lower is better")
     if args.split:
         print("| server | loop | total | loop's own | shared | own share | total/(total-own) |")
         print("|---|---|--:|--:|--:|--:|--:|")
@@ -205,8 +223,9 @@ def main():
         for loop_name in loops:
             keep = args.callgrind_out and args.callgrind_out.replace("%s", kind).replace(
                 "%l", loop_name)
-            result = cgrun.per_request(__file__, [kind, loop_name], make_driver(args.pause),
-                                       args.n, keep, args.split)
+            drive = make_driver(args.pause, args.new_connections)
+            result = cgrun.per_request(__file__, [kind, loop_name], drive, args.n, keep,
+                                       args.split)
             if args.split:
                 print(f"| {kind} | {loop_name} | {cgrun.split_columns(result)} |", flush=True)
             cells.append(f"{result['total']:,.0f}")

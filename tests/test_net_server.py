@@ -273,6 +273,76 @@ def test_server_side_peername_matches_client_sockname(loop):
     assert run(loop, main()) == (True, True)
 
 
+def _accepted_socket_facts(sock):
+    """What a protocol may look at on the socket a server accepted."""
+    return {
+        "class": sock.__class__,
+        "family": sock.family,
+        "type": sock.type,
+        "proto": sock.proto,
+        "blocking": sock.getblocking(),
+        "timeout": sock.gettimeout(),
+        "inheritable": sock.get_inheritable(),
+        "nodelay": bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)),
+    }
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_accepted_connection_details(loop, host):
+    # ferroloop accepts in Rust (src/transports/accept.rs); the addresses
+    # and the accepted socket must be what sock.accept() gives asyncio.
+    if host == "::1" and not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+
+    async def main():
+        served = await net.recording_server(loop, host)
+        cli = await connect(loop, served.address[:2])
+        srv = await served.first()
+        peer = srv.transport.get_extra_info("peername")
+        result = (
+            peer == cli.transport.get_extra_info("sockname"),
+            type(peer), len(peer), [type(x) for x in peer],
+            srv.transport.get_extra_info("sockname") == served.address,
+            _accepted_socket_facts(srv.transport.get_extra_info("socket")._sock),
+        )
+        await net.close_all(cli, served)
+        return result
+
+    same, kind, size, item_types, sockname_ok, facts = run(loop, main())
+    assert same and sockname_ok and kind is tuple
+    expected = (2, [str, int]) if host == "127.0.0.1" else (4, [str, int, int, int])
+    assert (size, item_types) == expected
+    family = socket.AF_INET if host == "127.0.0.1" else socket.AF_INET6
+    assert facts == {
+        "class": socket.socket, "family": family, "type": socket.SOCK_STREAM,
+        "proto": socket.IPPROTO_TCP, "blocking": False, "timeout": 0.0,
+        "inheritable": False, "nodelay": True,
+    }
+
+
+def test_accept_on_a_socket_subclass_uses_its_accept(loop):
+    # A listening socket of a subclass passed as sock= is accepted through
+    # its own accept(), as asyncio does.
+    class CountingSocket(socket.socket):
+        accepts = 0
+
+        def accept(self):
+            CountingSocket.accepts += 1
+            return super().accept()
+
+    async def main():
+        lsock = CountingSocket()
+        lsock.bind(("127.0.0.1", 0))
+        served = await net.recording_server(loop, host=None, port=None, sock=lsock)
+        address = lsock.getsockname()
+        cli = await connect(loop, address)
+        await served.first()
+        await net.close_all(cli, served)
+        return CountingSocket.accepts
+
+    assert run(loop, main()) >= 1
+
+
 # ---------------------------------------------------------------------------
 # start_serving / serve_forever / close / wait_closed
 # ---------------------------------------------------------------------------

@@ -20,13 +20,16 @@ of two, see src/core/registration.rs). Datagram and pipe transports are asyncio'
 classes on ferroloop's fd watchers.
 """
 
+import errno
 import functools
 import os
+import socket
 import weakref
-from asyncio import base_events, selector_events, sslproto, unix_events
+from asyncio import base_events, constants, selector_events, sslproto, trsock, unix_events
+from asyncio.log import logger
 
-from . import _pipes
-from ._ferroloop import sock_recv_into_now, sock_recv_now
+from . import _pipes, _sockinfo
+from ._ferroloop import accept_now, sock_recv_into_now, sock_recv_now
 from ._selector_view import SelectorView
 from ._transports import SocketTransport
 
@@ -70,7 +73,6 @@ class NetworkMixin:
     create_unix_connection = _Unix.create_unix_connection
     create_unix_server = _Unix.create_unix_server
     _start_serving = _Selector._start_serving
-    _accept_connection = _Selector._accept_connection
     _accept_connection2 = _Selector._accept_connection2
 
     # Datagrams and pipes.
@@ -254,6 +256,67 @@ class NetworkMixin:
         else:
             fut.set_result(pair)
 
+    def _accept_connection(
+        self,
+        protocol_factory,
+        sock,
+        sslcontext=None,
+        server=None,
+        backlog=100,
+        ssl_handshake_timeout=constants.SSL_HANDSHAKE_TIMEOUT,
+        ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT,
+    ):
+        """The listening socket's reader: accepts up to `backlog` connections
+        and starts a task per connection, as asyncio's (the same on 3.11 to
+        3.13), with the accept in Rust for TCP listeners: `accept_now`
+        returns None where `sock.accept()` raises BlockingIOError, and skips
+        the enum conversions of the `socket.socket` wrapper."""
+        family = _sockinfo.family_of(sock) if sock.__class__ is socket.socket else None
+        if family not in _sockinfo.INET_FAMILIES:
+            return _Selector._accept_connection(
+                self, protocol_factory, sock, sslcontext, server, backlog,
+                ssl_handshake_timeout, ssl_shutdown_timeout,
+            )
+        fd = sock.fileno()
+        for _ in range(backlog):
+            try:
+                accepted = accept_now(fd)
+                if accepted is None:
+                    return None
+                conn_fd, addr = accepted
+                # What sock.accept() returns: a socket.socket of the
+                # listener's family, type and protocol.
+                conn = socket.socket(family, _sockinfo.type_of(sock), sock.proto, conn_fd)
+                if self._debug:
+                    logger.debug("%r got a new connection from %r: %r", server, addr, conn)
+                conn.setblocking(False)
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return None
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    raise  # the loop logs it and carries on, as asyncio's
+                # Linux keeps reporting the socket ready: stop watching it
+                # for a while, as asyncio does.
+                self.call_exception_handler({
+                    "message": "socket.accept() out of system resource",
+                    "exception": exc,
+                    "socket": trsock.TransportSocket(sock),
+                })
+                self._remove_reader(sock.fileno())
+                self.call_later(
+                    constants.ACCEPT_RETRY_DELAY, self._start_serving, protocol_factory,
+                    sock, sslcontext, server, backlog, ssl_handshake_timeout,
+                    ssl_shutdown_timeout,
+                )
+            else:
+                extra = {"peername": addr}
+                accept = self._accept_connection2(
+                    protocol_factory, conn, extra, sslcontext, server,
+                    ssl_handshake_timeout, ssl_shutdown_timeout,
+                )
+                self.create_task(accept)
+        return None
+
     def _stop_serving(self, sock):
         """Stops accepting on a listening socket and closes it; a Unix
         socket file this loop created is removed if it is still ours."""
@@ -321,6 +384,9 @@ class NetworkMixin:
         else:
             cls = unix_events._UnixWritePipeTransport
         return cls(self, pipe, protocol, waiter, extra)
+
+
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 def _unlink_if_same_inode(path, inode):

@@ -13,9 +13,11 @@ frame. Everything here runs once per connection or on rare paths.
 import inspect
 import sys
 import warnings
+import weakref
 from asyncio import base_events, constants, futures, transports, trsock
 from asyncio.log import logger
 
+from . import _sockinfo
 from ._ferroloop import StreamCore, _install_transport_methods
 
 # 3.13's Server tracks its transports (for close_clients); before, it counts.
@@ -72,9 +74,13 @@ class SocketTransport(transports._FlowControlMixin):
         self._server = server
         if server is not None:
             _attach_to_server(server, self)
-        loop._transports[core._sock_fd] = self
-        # Small writes go out at once rather than waiting for an ACK.
-        base_events._set_nodelay(sock)
+        # Registered as asyncio's loop._transports[fd] = self registers it,
+        # but with a plain weak reference: the WeakValueDictionary's own
+        # costs three Python calls now and one when the transport dies. The
+        # entry goes at connection loss (below); one left by a transport
+        # collected unclosed reads as absent, as the dictionary's would.
+        loop._transports.data[core._sock_fd] = weakref.ref(self)
+        _sockinfo.set_nodelay(sock)
         loop.call_soon(protocol.connection_made, self)
         # Reading starts only once connection_made() has run.
         loop.call_soon(core._start_reading)
@@ -213,8 +219,15 @@ class SocketTransport(transports._FlowControlMixin):
             if core._protocol_connected and protocol is not None:
                 protocol.connection_lost(exc)
         finally:
+            loop = core._loop
             sock = core._take_socket()
             if sock is not None:
+                if loop is not None:
+                    # Unregistered (see __init__), unless another owns the fd.
+                    registered = loop._transports.data
+                    ref = registered.get(sock.fileno())
+                    if ref is not None and ref() is self:
+                        del registered[sock.fileno()]
                 sock.close()
             server = self._server
             if server is not None:

@@ -7,6 +7,7 @@
 //! - `transport_methods.rs`: `write` and `is_closing` of the Python class,
 //!   reaching the core through its `_core` slot.
 //! - `stream_state.rs`: closing, pausing, and the GC hooks.
+//! - `accept.rs`: `accept_now`, the server's accept without exceptions.
 //! - `buffer.rs`: borrowing the bytes of any bytes-like object.
 //! - `recv.rs`: non-blocking reads shared by the transport and `sock_ops`
 //!   (large ones straight into the `bytes` handed over).
@@ -17,6 +18,7 @@
 //! - `sock_fast.rs`: `sock_recv`, `sock_recv_into`, `sock_sendall` in one
 //!   call (try at once, else start a wait); `sock_wait.rs`: their wake-up.
 
+mod accept;
 mod buffer;
 mod recv;
 mod sock_fast;
@@ -38,6 +40,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m
     )?)?;
     m.add_class::<sock_wait::SockWait>()?;
+    m.add_function(wrap_pyfunction!(accept::accept_now, m)?)?;
     sock_ops::register(m)?;
     Ok(())
 }
