@@ -186,12 +186,14 @@ WRONG_CALLS = [
     ("is_closing", (1,), {}),
     ("is_closing", (), {"x": 1}),
     ("is_closing", (), {"self": 1}),
+    ("close", (1,), {}),
+    ("close", (), {"now": True}),
 ]
 
 
 @pytest.mark.parametrize(("method", "args", "kwargs"), WRONG_CALLS, ids=repr)
 def test_wrong_transport_call_raises_like_stock(method, args, kwargs, ferroloop_module, stock_loop):
-    # The transports' write and is_closing are raw C methods on ferroloop
+    # The transports' write, is_closing and close are raw C methods on ferroloop
     # (no pyo3 argument handling): the stock transport's TypeError, word
     # for word.
     async def message():
@@ -948,3 +950,34 @@ def test_create_connection_unresolvable_same_error(
 
     exc = check_same_error(attempt, loop, stock_loop)
     assert isinstance(exc, socket.gaierror)
+
+
+def test_transport_collected_unclosed_warns_and_closes_its_socket(loop):
+    # A transport dropped without close() (and not reading, so the loop
+    # holds nothing of it) warns when collected and closes its socket, as
+    # asyncio's __del__ does; ferroloop's __del__ is Rust that calls Python
+    # only in this case.
+    import gc
+    import warnings
+
+    async def main():
+        served = await net.recording_server(loop)
+        # Only the protocol is kept: it is the transport's last referrer.
+        cli = (await loop.create_connection(lambda: RecordingProtocol(loop),
+                                            *served.address))[1]
+        srv = await served.first()
+        cli.transport.pause_reading()
+        text = repr(cli.transport)
+        cli.transport = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del cli
+            gc.collect()
+        await srv.wait_lost()
+        await net.close_all(served)
+        return [str(w.message) for w in caught if w.category is ResourceWarning], text
+
+    messages, text = run(loop, main())
+    # The socket, in the same garbage cycle, may warn of itself too.
+    assert f"unclosed transport {text}" in messages
+    assert all(m.startswith("unclosed <socket.socket") for m in messages if "transport" not in m)

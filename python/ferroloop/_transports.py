@@ -28,13 +28,6 @@ _SERVER_TRACKS_TRANSPORTS = "transport" in inspect.signature(base_events.Server.
 _WRITELINES_CHECKS_ITSELF = sys.version_info >= (3, 12)
 
 
-def _attach_to_server(server, transport):
-    if _SERVER_TRACKS_TRANSPORTS:
-        server._attach(transport)
-    else:
-        server._attach()
-
-
 def _detach_from_server(server, transport):
     if _SERVER_TRACKS_TRANSPORTS:
         server._detach(transport)
@@ -58,22 +51,28 @@ class SocketTransport(transports._FlowControlMixin):
     _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
 
     def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None):
-        transports.BaseTransport.__init__(self, extra)
-        self._extra["socket"] = trsock.TransportSocket(sock)
+        # Runs once per connection, so the helpers are inline (each call is
+        # a Python frame): what BaseTransport.__init__ does, then what
+        # asyncio's _SelectorTransport.__init__ does.
+        self._extra = extra = {} if extra is None else extra
+        extra["socket"] = trsock.TransportSocket(sock)
         try:
-            self._extra["sockname"] = sock.getsockname()
+            extra["sockname"] = sock.getsockname()
         except OSError:
-            self._extra["sockname"] = None
-        if "peername" not in self._extra:
+            extra["sockname"] = None
+        if "peername" not in extra:
             try:
-                self._extra["peername"] = sock.getpeername()
+                extra["peername"] = sock.getpeername()
             except OSError:
-                self._extra["peername"] = None
+                extra["peername"] = None
         core = StreamCore(loop, self, sock, protocol)
         self._core = core
         self._server = server
         if server is not None:
-            _attach_to_server(server, self)
+            if _SERVER_TRACKS_TRANSPORTS:
+                server._attach(self)
+            else:
+                server._attach()
         # Registered as asyncio's loop._transports[fd] = self registers it,
         # but with a plain weak reference: the WeakValueDictionary's own
         # costs three Python calls now and one when the transport dies. The
@@ -104,12 +103,11 @@ class SocketTransport(transports._FlowControlMixin):
                 info.append(f"write=<{state}, bufsize={core.get_write_buffer_size()}>")
         return "<{}>".format(" ".join(info))
 
-    def __del__(self, _warn=warnings.warn):
-        core = getattr(self, "_core", None)
-        if core is None or core._sock is None:
-            return
+    # __del__ is in Rust (see the end of this file): it returns at once
+    # when the socket is closed, and calls this otherwise.
+    def _finalize_unclosed(self, _warn=warnings.warn):
         _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-        sock = core._take_socket()
+        sock = self._core._take_socket()
         if sock is not None:
             sock.close()
         server = getattr(self, "_server", None)
@@ -134,9 +132,6 @@ class SocketTransport(transports._FlowControlMixin):
     def resume_reading(self):
         if self._core.resume_reading():
             self._debug_log("%r resumes reading")
-
-    def close(self):
-        self._core.close()
 
     def abort(self):
         self._core.abort()
@@ -231,7 +226,10 @@ class SocketTransport(transports._FlowControlMixin):
                 sock.close()
             server = self._server
             if server is not None:
-                _detach_from_server(server, self)
+                if _SERVER_TRACKS_TRANSPORTS:
+                    server._detach(self)
+                else:
+                    server._detach()
                 self._server = None
         waiter = core._empty_waiter
         if waiter is not None and not waiter.done():
@@ -262,5 +260,6 @@ class SocketTransport(transports._FlowControlMixin):
     _empty_waiter = property(lambda self: self._core._empty_waiter)
 
 
-# `write(data)` and `is_closing()`, in Rust (src/transports/transport_methods.rs).
+# `write(data)`, `is_closing()`, `close()` and `__del__`, in Rust
+# (src/transports/transport_methods.rs).
 _install_transport_methods(SocketTransport)

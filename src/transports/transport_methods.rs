@@ -1,13 +1,16 @@
-//! `write` and `is_closing` of the Python `SocketTransport` class
-//! (`ferroloop/_transports.py`): raw methods (`eventloop/raw.rs`) that
-//! reach the transport's `StreamCore` through its `_core` slot.
+//! `write`, `is_closing`, `close` and `__del__` of the Python
+//! `SocketTransport` class (`ferroloop/_transports.py`): raw methods
+//! (`eventloop/raw.rs`) that reach the transport's `StreamCore` through its
+//! `_core` slot.
 //!
 //! Why raw methods of the transport class: protocols call
 //! `transport.write(data)` once per message, and `StreamWriter.drain()`
 //! calls `transport.is_closing()` on every write, so neither may run a
-//! Python frame or pyo3's trampoline. They used to be the core's bound
-//! methods stored in two slots of every transport: 160 bytes per
-//! connection, which a method of the class does not need.
+//! Python frame or pyo3's trampoline. `close` and `__del__` run once per
+//! connection, a Python frame each (~1,000 instructions) that servers
+//! with short connections felt. `write` and `is_closing` used to be the
+//! core's bound methods stored in two slots of every transport: 160 bytes
+//! per connection, which a method of the class does not need.
 //!
 //! The slot is read with `PyMember_GetOne`, CPython's own accessor for
 //! `__slots__` (a strong reference, taken safely on free-threaded builds
@@ -17,12 +20,16 @@
 use super::stream::StreamCore;
 use crate::eventloop::raw;
 use crate::eventloop::raw_args::{Param, Parsed, Signature};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyType};
 use pyo3::{ffi, intern};
 use std::ptr;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+
+/// The class whose `close` asyncio's socket transport runs, for the
+/// wording of a wrong call: 3.12 gave `_SelectorSocketTransport` its own.
+static CLOSE_OWNER_IS_SOCKET_TRANSPORT: AtomicBool = AtomicBool::new(false);
 
 /// Where the `_core` slot sits in a `SocketTransport` (0: not installed).
 /// The same for every subclass, and for the class of every interpreter
@@ -34,6 +41,7 @@ static CORE_SLOT_OFFSET: AtomicIsize = AtomicIsize::new(0);
 #[pyfunction]
 pub(super) fn _install_transport_methods(cls: &Bound<'_, PyType>) -> PyResult<()> {
     let offset = core_slot_offset(cls)?;
+    CLOSE_OWNER_IS_SOCKET_TRANSPORT.store(cls.py().version_info() >= (3, 12), Ordering::Relaxed);
     let previous = CORE_SLOT_OFFSET.swap(offset, Ordering::Relaxed);
     if previous != 0 && previous != offset {
         return Err(PyRuntimeError::new_err(
@@ -53,6 +61,17 @@ pub(super) fn _install_transport_methods(cls: &Bound<'_, PyType>) -> PyResult<()
                 c"is_closing",
                 is_closing,
                 c"is_closing($self, /)\n--\n\nTrue once closing started.",
+            ),
+            (
+                c"close",
+                close,
+                c"close($self, /)\n--\n\nCloses once the buffered data is sent.",
+            ),
+            (
+                c"__del__",
+                finalize,
+                c"__del__($self, /)\n--\n\n\
+                  Warns of a transport collected unclosed, and closes its socket.",
             ),
         ],
     )
@@ -170,4 +189,63 @@ unsafe extern "C" fn is_closing(
             body,
         )
     }
+}
+
+/// `SocketTransport.close()`: stop reading; once the buffered data is sent
+/// (now, if there is none), the connection is lost with no error.
+unsafe extern "C" fn close(
+    slf: *mut ffi::PyObject,
+    _args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let body = |py: Python<'_>, transport: Borrowed<'_, '_, PyAny>| {
+        raw::guard(py, || {
+            // SAFETY: CPython calls this method with an instance of its class.
+            let core = unsafe { core_of(py, transport.as_ptr()) }?;
+            StreamCore::close_core(&core)?;
+            Ok(py.None().into_ptr())
+        })
+    };
+    let owner = if CLOSE_OWNER_IS_SOCKET_TRANSPORT.load(Ordering::Relaxed) {
+        "_SelectorSocketTransport"
+    } else {
+        "_SelectorTransport"
+    };
+    // SAFETY: CPython calls this raw method with its own arguments
+    // (`raw::without_arguments_of`' contract; the receiver is any object).
+    unsafe { raw::without_arguments_of(owner, "close", slf, nargs, kwnames, body) }
+}
+
+/// `SocketTransport.__del__()`: nothing for a transport whose socket is
+/// closed (the usual case, decided here without a Python frame); else
+/// `_finalize_unclosed()`, which warns and closes it as asyncio's
+/// `__del__` does. A transport whose `__init__` did not set `_core` has
+/// nothing to finalize.
+unsafe extern "C" fn finalize(
+    slf: *mut ffi::PyObject,
+    _args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let body = |py: Python<'_>, transport: Borrowed<'_, '_, PyAny>| {
+        raw::guard(py, || {
+            // SAFETY: CPython calls this method with an instance of its class.
+            let core = match unsafe { core_of(py, transport.as_ptr()) } {
+                Ok(core) => core,
+                Err(err) if err.is_instance_of::<PyAttributeError>(py) => {
+                    return Ok(py.None().into_ptr())
+                }
+                Err(err) => return Err(err),
+            };
+            if core.get().state.lock().sock.is_none() {
+                return Ok(py.None().into_ptr());
+            }
+            let done = transport.call_method0(intern!(py, "_finalize_unclosed"))?;
+            Ok(done.into_ptr())
+        })
+    };
+    // SAFETY: CPython calls this raw method with its own arguments
+    // (`raw::without_arguments_of`' contract; the receiver is any object).
+    unsafe { raw::without_arguments_of("SocketTransport", "__del__", slf, nargs, kwnames, body) }
 }
