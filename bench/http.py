@@ -3,8 +3,12 @@
     python bench/http.py [--runs N] [--servers httptools,uvicorn]
                          [--loops asyncio,uvloop,ferroloop] [--connections 10]
                          [--duration S] [--warmup S] [--quick] [--json PATH]
+                         [--new-connections]
 
-Servers are pinned to CPU 0, wrk (one thread, keep-alive) to CPU 1. Every
+Servers are pinned to CPU 0, wrk (one thread, keep-alive) to CPU 1. With
+--new-connections every request has a connection of its own (wrk sends
+`Connection: close`): the cost of accepting, setting up and closing a
+connection, as for clients that do not keep connections alive. Every
 response is a 1 KiB plaintext body. All servers start once; each round runs
 wrk against every server (warm-up, then the measured run) in an order
 rotated from round to round. Tables: median requests/s and server CPU time
@@ -122,10 +126,13 @@ def parse_wrk(out):
     }
 
 
-def wrk(port, seconds, connections):
+def wrk(port, seconds, connections, new_connections=False):
     # wrk takes whole seconds. One thread: it has one core, as the server does.
     argv = ["taskset", "-c", str(CLIENT_CPU), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
             "--latency", f"http://127.0.0.1:{port}/"]
+    if new_connections:
+        # The server closes after answering; wrk reconnects for the next.
+        argv[-1:-1] = ["-H", "Connection: close"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
     if proc.returncode != 0:
         raise MeasureError(f"wrk failed: {proc.stderr.strip() or proc.stdout.strip()}")
@@ -136,10 +143,10 @@ def measure(server, args):
     if not server.alive():
         raise MeasureError(server.failure("died"))
     if args.warmup:
-        wrk(server.port, args.warmup, args.connections)
+        wrk(server.port, args.warmup, args.connections, args.new_connections)
     # Only the measured wrk run is inside the CPU-time readings.
     window = Window(server.pid)
-    result = wrk(server.port, args.duration, args.connections)
+    result = wrk(server.port, args.duration, args.connections, args.new_connections)
     cpu = window.close()
     if result["non_2xx"] or result["socket_errors"]:
         died = "" if server.alive() else "; " + server.failure("died")
@@ -190,7 +197,7 @@ def medians(samples, max_others):
     return out
 
 
-def print_tables(med, paired, kinds):
+def print_tables(med, paired, kinds, targets=None):
     def get(name, metric):
         return med[name][metric] if med.get(name) else None
 
@@ -205,7 +212,8 @@ def print_tables(med, paired, kinds):
                  for x, n in zip((a, u, f), names)]
         per_round = paired.get(kind)
         print(f"| {kind} | {' | '.join(cells)} | {ratio(f, u)} "
-              f"| {num(per_round, '.2f') + 'x' if per_round else '-'} | {target(TARGETS[kind])} "
+              f"| {num(per_round, '.2f') + 'x' if per_round else '-'} "
+              f"| {target((targets or {}).get(kind))} "
               f"| {ratio(f, a)} | {ratio(u, a)} |")
     print("\nper round: the median over rounds of ferroloop/uvloop measured in the same "
           "round (see quiet.per_round_ratio).")
@@ -233,6 +241,9 @@ def main():
                         default=list(LOOP_NAMES), help="default asyncio,uvloop,ferroloop")
     parser.add_argument("--connections", type=int, default=10,
                         help="wrk connections (default 10, as in the echo benchmark)")
+    parser.add_argument("--new-connections", action="store_true",
+                        help="Connection: close: the server closes after each response and wrk "
+                             "reconnects (accept, transport and close per request)")
     parser.add_argument("--duration", type=int, default=3,
                         help="measured seconds per run (default 3; whole seconds, wrk's unit)")
     parser.add_argument("--warmup", type=int, default=1,
@@ -259,7 +270,8 @@ def main():
         print("needs 2 CPUs (server on CPU 0, wrk on CPU 1)")
         return 1
     servers, errors = start_servers(args.servers, loops)
-    print(f"wrk -t1 -c{args.connections} (keep-alive), 1 KiB responses; server on CPU "
+    mode = "a new connection per request" if args.new_connections else "keep-alive"
+    print(f"wrk -t1 -c{args.connections} ({mode}), 1 KiB responses; server on CPU "
           f"{SERVER_CPU}, wrk on CPU {CLIENT_CPU}; {args.runs} round(s) of {args.warmup} s "
           f"warm-up + {args.duration} s measured\n", flush=True)
     try:
@@ -273,7 +285,8 @@ def main():
     paired = {kind: quiet.per_round_ratio(samples.get(f"{kind}/ferroloop"),
                                           samples.get(f"{kind}/uvloop"), args.max_others)
               for kind in args.servers}
-    print_tables(med, paired, args.servers)
+    # Issue 3's targets are for keep-alive connections.
+    print_tables(med, paired, args.servers, None if args.new_connections else TARGETS)
     if any(m and m["disturbed"] for m in med.values()):
         print("\n" + quiet.DISTURBED_NOTE)
     print("\n" + interference_note([r for runs in samples.values() for r in runs])
@@ -283,6 +296,7 @@ def main():
 
     if args.json:
         report = dict(info, runs=args.runs, connections=args.connections,
+                      new_connections=args.new_connections,
                       max_others=args.max_others, retries=args.retries, patience=args.patience,
                       duration_s=args.duration, warmup_s=args.warmup,
                       server_cpu=SERVER_CPU, client_cpu=CLIENT_CPU,
