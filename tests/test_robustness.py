@@ -45,3 +45,50 @@ def test_debug_stack_capture_failing_while_scheduling():
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "survived"
+
+
+def test_transport_methods_refuse_a_class_with_the_slot_elsewhere():
+    # SocketTransport's write/close/... read the `_core` slot at the offset
+    # found when they were installed; installing them on a class whose slot
+    # is elsewhere (or absent, or not a slot) must raise, since their reads
+    # would otherwise land outside the object. Transports keep working.
+    result = run_child("""
+        import asyncio, ferroloop
+        from ferroloop._ferroloop import _install_transport_methods
+
+        class Moved:
+            __slots__ = ("a", "b", "c", "_core")
+
+        class NoSlot:
+            _core = None
+
+        class NoCore:
+            __slots__ = ("other",)
+
+        for cls, error in ((Moved, RuntimeError), (NoSlot, TypeError), (NoCore, TypeError)):
+            try:
+                _install_transport_methods(cls)
+            except error:
+                pass
+            else:
+                raise AssertionError(f"{cls.__name__} accepted")
+            assert "write" not in vars(cls)
+
+        def answer(reader, writer):
+            writer.write(b"ok")
+            writer.close()  # 3.12+'s wait_closed() waits for it
+
+        async def main():
+            server = await asyncio.start_server(answer, "127.0.0.1", 0)
+            reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname())
+            data = await reader.read(2)
+            writer.close()
+            server.close()
+            await server.wait_closed()
+            return data
+
+        assert ferroloop.run(main()) == b"ok"
+        print("survived")
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "survived"

@@ -284,12 +284,15 @@ class NetworkMixin:
                 if accepted is None:
                     return None
                 conn_fd, addr = accepted
-                # What sock.accept() returns: a socket.socket of the
-                # listener's family, type and protocol.
-                conn = socket.socket(family, _sockinfo.type_of(sock), sock.proto, conn_fd)
+                # What sock.accept() returns (a socket.socket of the
+                # listener's family, type and protocol), made non-blocking
+                # as asyncio then makes it: the fd already is, and
+                # SOCK_NONBLOCK in the type sets the object's timeout to 0
+                # without the ioctl of conn.setblocking(False).
+                conn = socket.socket(family, _sockinfo.type_of(sock) | socket.SOCK_NONBLOCK,
+                                     sock.proto, conn_fd)
                 if self._debug:
                     logger.debug("%r got a new connection from %r: %r", server, addr, conn)
-                conn.setblocking(False)
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return None
             except OSError as exc:

@@ -7,6 +7,7 @@ pay four per accepted connection. These read the C members directly.
 
 import _socket
 import socket
+from asyncio import base_events
 
 family_of = _socket.socket.family.__get__
 type_of = _socket.socket.type.__get__
@@ -17,10 +18,7 @@ def set_nodelay(sock):
     """asyncio's ``base_events._set_nodelay``: TCP_NODELAY on TCP sockets
     (so small writes go out at once rather than waiting for an ACK)."""
     if not isinstance(sock, _socket.socket):
-        # Duck-typed sockets get asyncio's own check.
-        from asyncio import base_events
-
-        base_events._set_nodelay(sock)
+        base_events._set_nodelay(sock)  # duck-typed: asyncio's own check
     elif (family_of(sock) in INET_FAMILIES and type_of(sock) == socket.SOCK_STREAM
             and sock.proto == socket.IPPROTO_TCP):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -219,10 +219,10 @@ class SocketTransport(transports._FlowControlMixin):
             if sock is not None:
                 if loop is not None:
                     # Unregistered (see __init__), unless another owns the fd.
-                    registered = loop._transports.data
-                    ref = registered.get(sock.fileno())
+                    registered, fd = loop._transports.data, sock.fileno()
+                    ref = registered.get(fd)
                     if ref is not None and ref() is self:
-                        del registered[sock.fileno()]
+                        del registered[fd]
                 sock.close()
             server = self._server
             if server is not None:

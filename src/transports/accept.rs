@@ -19,9 +19,12 @@ use std::os::fd::RawFd;
 /// Accepts one connection on the listening socket `fd` (non-blocking, an
 /// IPv4 or IPv6 socket): `(fd, address)` with the address as
 /// `socket.accept()` gives it, or None if none is waiting. The new fd is
-/// close-on-exec and blocking, as `socket.accept()` leaves it. Errors raise
-/// the `OSError` that `socket.accept()` would (an interrupted call is
-/// retried once signal handlers have run, as Python's is).
+/// close-on-exec, as `socket.accept()` makes it, and already non-blocking
+/// (what asyncio asks of it next, here without an `ioctl`: the caller
+/// makes its `socket.socket` with `SOCK_NONBLOCK` in the type, which sets
+/// the object's timeout to 0 without a syscall). Errors raise the `OSError`
+/// that `socket.accept()` would (an interrupted call is retried once signal
+/// handlers have run, as Python's is).
 #[pyfunction]
 pub(super) fn accept_now(py: Python<'_>, fd: RawFd) -> PyResult<Option<(RawFd, Py<PyAny>)>> {
     loop {
@@ -34,7 +37,7 @@ pub(super) fn accept_now(py: Python<'_>, fd: RawFd) -> PyResult<Option<(RawFd, P
                 fd,
                 storage.as_mut_ptr().cast(),
                 &mut len,
-                libc::SOCK_CLOEXEC,
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
             )
         };
         if conn >= 0 {

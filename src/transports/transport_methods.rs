@@ -31,23 +31,28 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 /// wording of a wrong call: 3.12 gave `_SelectorSocketTransport` its own.
 static CLOSE_OWNER_IS_SOCKET_TRANSPORT: AtomicBool = AtomicBool::new(false);
 
-/// Where the `_core` slot sits in a `SocketTransport` (0: not installed).
-/// The same for every subclass, and for the class of every interpreter
-/// (each defines it from the same source, so `install` checks that).
+/// Where the `_core` slot sits in a `SocketTransport` (0: not installed):
+/// the same in every subclass, and in the class of every interpreter (each
+/// defines it from the same source; `_install_transport_methods` checks).
 static CORE_SLOT_OFFSET: AtomicIsize = AtomicIsize::new(0);
 
-/// Adds `write` and `is_closing` to `cls`, the `SocketTransport` class,
-/// whose `_core` slot holds the `StreamCore`.
+/// Adds the methods to `cls`, the `SocketTransport` class, whose `_core`
+/// slot holds the `StreamCore`. Refuses a class whose slot is elsewhere
+/// than the first one's: every class with these methods must have it at
+/// `CORE_SLOT_OFFSET` (what makes `core_of` sound).
 #[pyfunction]
 pub(super) fn _install_transport_methods(cls: &Bound<'_, PyType>) -> PyResult<()> {
     let offset = core_slot_offset(cls)?;
-    CLOSE_OWNER_IS_SOCKET_TRANSPORT.store(cls.py().version_info() >= (3, 12), Ordering::Relaxed);
-    let previous = CORE_SLOT_OFFSET.swap(offset, Ordering::Relaxed);
-    if previous != 0 && previous != offset {
-        return Err(PyRuntimeError::new_err(
-            "SocketTransport's _core slot moved between interpreters",
-        ));
+    match CORE_SLOT_OFFSET.compare_exchange(0, offset, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => {}
+        Err(first) if first == offset => {}
+        Err(_) => {
+            return Err(PyRuntimeError::new_err(
+                "the _core slot is not where SocketTransport has it",
+            ))
+        }
     }
+    CLOSE_OWNER_IS_SOCKET_TRANSPORT.store(cls.py().version_info() >= (3, 12), Ordering::Relaxed);
     raw::add_fastcall_methods(
         cls,
         &[
@@ -82,7 +87,8 @@ fn core_slot_offset(cls: &Bound<'_, PyType>) -> PyResult<isize> {
     let py = cls.py();
     let descr = cls
         .getattr(intern!(py, "__dict__"))?
-        .get_item(intern!(py, "_core"))?;
+        .get_item(intern!(py, "_core"))
+        .map_err(|_| PyTypeError::new_err("_core must be a slot of the class"))?;
     // Taking the address of the static type object reads nothing.
     let member_type = ptr::addr_of_mut!(ffi::PyMemberDescr_Type);
     if descr.get_type().as_type_ptr() != member_type {
