@@ -167,6 +167,34 @@ unsafe extern "C" fn write(
     unsafe { raw::with_bound_arguments(&WRITE, slf, args, nargs, kwnames, body) }
 }
 
+/// The body of a raw method of the class that takes no argument and works
+/// on the core: `body` runs with the core once `raw::without_arguments_of`
+/// accepted the call (a wrong call raises `owner.name()`'s TypeError).
+///
+/// # Safety
+/// As for `raw::without_arguments_of`, with `slf` an instance of the class
+/// the methods were installed on.
+#[inline(always)]
+unsafe fn core_method(
+    owner: &'static str,
+    name: &'static str,
+    slf: *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+    body: impl for<'py> FnOnce(&Bound<'py, StreamCore>) -> PyResult<*mut ffi::PyObject>,
+) -> *mut ffi::PyObject {
+    let run = |py: Python<'_>, transport: Borrowed<'_, '_, PyAny>| {
+        raw::guard(py, || {
+            // SAFETY: an instance of the class (this function's contract).
+            let core = unsafe { core_of(py, transport.as_ptr()) }?;
+            body(&core)
+        })
+    };
+    // SAFETY: forwarded from this function's contract (the receiver type
+    // is any object: `core_of` finds the core).
+    unsafe { raw::without_arguments_of(owner, name, slf, nargs, kwnames, run) }
+}
+
 /// `SocketTransport.is_closing()`: true once closing started (vectorcall
 /// convention; no `Py` is dropped).
 unsafe extern "C" fn is_closing(
@@ -175,18 +203,17 @@ unsafe extern "C" fn is_closing(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let body = |py: Python<'_>, transport: Borrowed<'_, '_, PyAny>| {
-        raw::guard(py, || {
-            // SAFETY: CPython calls this method with an instance of its class.
-            let core = unsafe { core_of(py, transport.as_ptr()) }?;
-            let closing = core.get().state.lock().closing;
-            Ok(PyBool::new(py, closing).to_owned().into_any().into_ptr())
-        })
+    let body = |core: &Bound<'_, StreamCore>| {
+        let closing = core.get().state.lock().closing;
+        Ok(PyBool::new(core.py(), closing)
+            .to_owned()
+            .into_any()
+            .into_ptr())
     };
-    // SAFETY: CPython calls this raw method with its own arguments
-    // (`raw::without_arguments_of`' contract; the receiver is any object).
+    // SAFETY: CPython calls this raw method of the class with its own
+    // arguments (`core_method`'s contract).
     unsafe {
-        raw::without_arguments_of(
+        core_method(
             "_SelectorTransport",
             "is_closing",
             slf,
@@ -205,22 +232,18 @@ unsafe extern "C" fn close(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let body = |py: Python<'_>, transport: Borrowed<'_, '_, PyAny>| {
-        raw::guard(py, || {
-            // SAFETY: CPython calls this method with an instance of its class.
-            let core = unsafe { core_of(py, transport.as_ptr()) }?;
-            StreamCore::close_core(&core)?;
-            Ok(py.None().into_ptr())
-        })
+    let body = |core: &Bound<'_, StreamCore>| {
+        StreamCore::close_core(core)?;
+        Ok(core.py().None().into_ptr())
     };
     let owner = if CLOSE_OWNER_IS_SOCKET_TRANSPORT.load(Ordering::Relaxed) {
         "_SelectorSocketTransport"
     } else {
         "_SelectorTransport"
     };
-    // SAFETY: CPython calls this raw method with its own arguments
-    // (`raw::without_arguments_of`' contract; the receiver is any object).
-    unsafe { raw::without_arguments_of(owner, "close", slf, nargs, kwnames, body) }
+    // SAFETY: CPython calls this raw method of the class with its own
+    // arguments (`core_method`'s contract).
+    unsafe { core_method(owner, "close", slf, nargs, kwnames, body) }
 }
 
 /// `SocketTransport.__del__()`: nothing for a transport whose socket is
