@@ -24,7 +24,7 @@ import quiet
 from procstat import Window
 from runinfo import LOOP_NAMES, REPO, comma_list, header, loop_versions
 from serverproc import Server, ServerError
-from tables import interference_note, num, ratio, target
+from tables import interference_note, num, ratio, times
 
 SERVER_CPU, CLIENT_CPU = 0, 1
 APIS = ("protocol", "streams", "sock")
@@ -189,8 +189,8 @@ def print_tables(med, paired, apis, sizes):
                      for x, n in zip((a, u, f, r), names)]
             per_round = paired.get((api, size))
             print(f"| {api} | {size_label(size)} | {' | '.join(cells)} | {ratio(f, u)} "
-                  f"| {num(per_round, '.2f') + 'x' if per_round else '-'} "
-                  f"| {target(SPEED_TARGETS.get((api, size)))} | {ratio(f, a)} | {ratio(u, a)} |")
+                  f"| {times(per_round)} "
+                  f"| {times(SPEED_TARGETS.get((api, size)))} | {ratio(f, a)} | {ratio(u, a)} |")
     print("\nper round: the median over rounds of ferroloop/uvloop measured in the same "
           "round (see quiet.per_round_ratio).")
 
@@ -207,7 +207,7 @@ def print_tables(med, paired, apis, sizes):
             system = [get(n, size, "system_us_per_request") for n in names]
             print(f"| {api} | {size_label(size)} | "
                   + " | ".join(num(x, ".1f") for x in user)
-                  + f" | {ratio(user[2], user[1])} | {target(USER_CPU_TARGETS.get(api), '≤')} | "
+                  + f" | {ratio(user[2], user[1])} | {times(USER_CPU_TARGETS.get(api), '≤')} | "
                   + " | ".join(num(x, ".1f") for x in system) + " |")
 
 

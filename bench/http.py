@@ -33,7 +33,7 @@ import quiet
 from procstat import Window
 from runinfo import LOOP_NAMES, REPO, comma_list, header, loop_versions
 from serverproc import Server, ServerError, free_port
-from tables import interference_note, num, ratio, target
+from tables import interference_note, num, ratio, times
 
 SERVER_CPU, CLIENT_CPU = 0, 1
 KINDS = ("httptools", "uvicorn")
@@ -212,8 +212,8 @@ def print_tables(med, paired, kinds, targets=None):
                  for x, n in zip((a, u, f), names)]
         per_round = paired.get(kind)
         print(f"| {kind} | {' | '.join(cells)} | {ratio(f, u)} "
-              f"| {num(per_round, '.2f') + 'x' if per_round else '-'} "
-              f"| {target((targets or {}).get(kind))} "
+              f"| {times(per_round)} "
+              f"| {times((targets or {}).get(kind))} "
               f"| {ratio(f, a)} | {ratio(u, a)} |")
     print("\nper round: the median over rounds of ferroloop/uvloop measured in the same "
           "round (see quiet.per_round_ratio).")

@@ -11,7 +11,8 @@ def num(x, spec):
     return format(x, spec) if x is not None else "-"
 
 
-def target(x, prefix=""):
+def times(x, prefix=""):
+    """A factor (a target, a per-round ratio) as `1.23x`, or `-` when missing."""
     return f"{prefix}{x:.2f}x" if x else "-"
 
 

@@ -305,7 +305,7 @@ class NetworkMixin:
                     "exception": exc,
                     "socket": trsock.TransportSocket(sock),
                 })
-                self._remove_reader(sock.fileno())
+                self._remove_reader(fd)
                 self.call_later(
                     constants.ACCEPT_RETRY_DELAY, self._start_serving, protocol_factory,
                     sock, sslcontext, server, backlog, ssl_handshake_timeout,

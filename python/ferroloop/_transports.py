@@ -4,10 +4,10 @@ hot paths (reads, writes, flow control, closing) are the Rust ``StreamCore``.
 Why two objects: ``asyncio.BaseTransport`` has ``__slots__``, and CPython
 cannot lay out a class that derives from it and from a Rust class too. So
 the transport users see is this Python class, and it owns a ``StreamCore``.
-The loop's reader and writer handles call the core directly, and ``write``
-and ``is_closing`` are Rust methods of this class that reach the core
-through its ``_core`` slot, so the per-message calls never run a Python
-frame. Everything here runs once per connection or on rare paths.
+The loop's reader and writer handles call the core directly, and ``write``,
+``is_closing``, ``close`` and ``__del__`` are Rust methods of this class
+that reach the core through its ``_core`` slot, so the per-message calls
+never run a Python frame. Everything here runs once per connection or on rare paths.
 """
 
 import inspect

@@ -4,8 +4,8 @@
 //!   transport (the Python half, `ferroloop._transports.SocketTransport`,
 //!   is the `asyncio.Transport` users see); the read path.
 //! - `stream_write.rs`: `write` and flow control.
-//! - `transport_methods.rs`: `write` and `is_closing` of the Python class,
-//!   reaching the core through its `_core` slot.
+//! - `transport_methods.rs`: `write`, `is_closing`, `close` and `__del__`
+//!   of the Python class, reaching the core through its `_core` slot.
 //! - `stream_state.rs`: closing, pausing, and the GC hooks.
 //! - `accept.rs`: `accept_now`, the server's accept without exceptions.
 //! - `buffer.rs`: borrowing the bytes of any bytes-like object.

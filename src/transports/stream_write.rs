@@ -206,8 +206,9 @@ impl StreamCore {
         }
         st.buffer.push(pending);
         let fd = st.fd;
-        // A Bound, for `write_method`'s sake (see there); the transport is
-        // moved into the handle's callback, never dropped as a Py here.
+        // A Bound: `write` runs outside pyo3's trampolines (see
+        // `transport_methods.rs`); the transport is moved into the handle's
+        // callback, never dropped as a Py here.
         let watch = match (start_writing, &st.event_loop) {
             (true, Some(l)) => Some((
                 l.bind(py).clone(),
